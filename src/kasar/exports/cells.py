@@ -22,8 +22,7 @@ _PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 def _quotes_then_trigger(text: str) -> bool:
     """True when ``text`` is zero or more ``'`` followed by a trigger character."""
-    rest = text.lstrip("'")
-    return rest[:1] in TRIGGERS and rest != ""
+    return text.lstrip("'")[:1] in TRIGGERS
 
 
 def is_plain_number(text: str) -> bool:

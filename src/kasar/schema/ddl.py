@@ -36,7 +36,7 @@ _SCALAR_TYPES: dict[FieldType, type[TypeEngine[object]]] = {
     FieldType.SELECT: Text,
     FieldType.MULTI_SELECT: Text,  # JSON list
     FieldType.ADDRESS: Text,  # JSON object
-    FieldType.EMAILS: Text,  # primary value; the list is in the __all column
+    FieldType.EMAILS: Text,  # primary value; the list is in the _all column
     FieldType.PHONES: Text,
     FieldType.NUMBER: Double,
     FieldType.FLOAT: Double,

@@ -71,7 +71,7 @@ class FieldDef:
     @property
     def list_column(self) -> str:
         """EMAILS and PHONES keep their full list as JSON beside the primary value."""
-        return f"{self.name}__all"
+        return f"{self.name}_all"
 
     @property
     def step_column(self) -> str:

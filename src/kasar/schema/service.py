@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from kasar.db.ids import new_id
+from kasar.db.locks import lock_keys
 from kasar.errors import ValidationFailed
 from kasar.schema import repository as repo
 from kasar.schema.ddl import add_field_columns, create_object_table
@@ -12,6 +13,9 @@ from kasar.schema.model import SYSTEM_KEYS, FieldDef, ObjectDef
 from kasar.schema.schemas import FieldIn, ObjectIn
 from kasar.schema.standard import SALES_PIPELINE, SALES_STEPS, STANDARD_OBJECTS
 from kasar.schema.types import FieldType
+
+
+SCHEMA_LOCK = "kasar:schema"
 
 
 def seed_standard_workspace(conn: Connection) -> None:
@@ -81,6 +85,8 @@ def _add_pipeline(conn: Connection, object_name: str, spec: FieldIn) -> None:
 
 
 def create_object(conn: Connection, ws: repo.Workspace, spec: ObjectIn) -> ObjectDef:
+    lock_keys(conn, [SCHEMA_LOCK])
+    ws = repo.load_workspace(conn)
     if spec.name in ws.objects:
         raise ValidationFailed(f"Object '{spec.name}' already exists")
     fields: list[FieldDef] = []
@@ -102,6 +108,8 @@ def create_object(conn: Connection, ws: repo.Workspace, spec: ObjectIn) -> Objec
 
 
 def add_field(conn: Connection, ws: repo.Workspace, object_name: str, spec: FieldIn) -> FieldDef:
+    lock_keys(conn, [SCHEMA_LOCK])
+    ws = repo.load_workspace(conn)
     obj = ws.object(object_name)
     f = _field_def(ws, spec, object_name)
     _check_keys_free(list(obj.fields), f)

@@ -265,12 +265,22 @@ def _phones(raw: object, region: str) -> list[str] | None:
             number = phonenumbers.parse(str(item).strip(), region)
         except phonenumbers.NumberParseException:
             raise InvalidValue("must be a valid phone number") from None
-        if not phonenumbers.is_possible_number(number):
-            raise InvalidValue("must be a valid phone number")
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        # A junk number such as "000000" can be "possible" yet have an E.164 form that
+        # reads back as another number; keeping it would make the stored value unstable.
+        if not phonenumbers.is_possible_number(number) or _e164(e164) != e164:
+            raise InvalidValue("must be a valid phone number")
         if e164 not in found:
             found.append(e164)
     return found or None
+
+
+def _e164(text: str) -> str | None:
+    try:
+        number = phonenumbers.parse(text)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _url(raw: object) -> str:

@@ -1,0 +1,200 @@
+"""All SQL that writes records and their match keys; set-based for many rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+
+from kasar.db import tables
+from kasar.db.ids import new_id
+from kasar.db.locks import lock_keys
+from kasar.dedup.keys import lock_names, match_keys_for
+from kasar.dedup.normalise import name_key
+from kasar.records.validation import PreparedRow, validate_write
+from kasar.schema.model import FieldDef, ObjectDef
+from kasar.schema.repository import Workspace, now_utc
+from kasar.schema.types import FieldType
+
+MatchKey = tuple[str, str]
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def find_keys(conn: Connection, object_name: str, keys: Iterable[MatchKey]) -> dict[MatchKey, list[str]]:
+    """The records holding each key, oldest first: indexed probes, batched."""
+    wanted = sorted(set(keys))
+    found: dict[MatchKey, list[str]] = defaultdict(list)
+    mk = tables.match_keys
+    for chunk in _chunks(wanted):
+        rows = conn.execute(
+            select(mk.c.kind, mk.c.value, mk.c.record_id)
+            .where(mk.c.object_name == object_name, tuple_(mk.c.kind, mk.c.value).in_(chunk))
+            .order_by(mk.c.record_id)
+        )
+        for kind, value, record_id in rows:
+            found[(kind, value)].append(record_id)
+    return found
+
+
+def keys_of_records(conn: Connection, object_name: str, ids: Iterable[str]) -> dict[str, set[MatchKey]]:
+    out: dict[str, set[MatchKey]] = defaultdict(set)
+    mk = tables.match_keys
+    for chunk in _chunks(sorted(set(ids))):
+        for kind, value, record_id in conn.execute(
+            select(mk.c.kind, mk.c.value, mk.c.record_id).where(
+                mk.c.object_name == object_name, mk.c.record_id.in_(chunk)
+            )
+        ):
+            out[record_id].add((kind, value))
+    return out
+
+
+def insert_records(conn: Connection, ws: Workspace, obj: ObjectDef, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert complete rows (id and timestamps set) and their match keys."""
+    if not rows:
+        return
+    table = ws.table(obj.name)
+    columns = set(table.c.keys())
+    full = [{c: r.get(c) for c in columns} for r in rows]
+    for chunk in _chunks(full):
+        conn.execute(insert(table), list(chunk))
+    key_rows = [
+        {"object_name": obj.name, "kind": kind, "value": value, "record_id": r["id"]}
+        for r in rows
+        for kind, value in match_keys_for(obj, r)
+    ]
+    for chunk in _chunks(key_rows):
+        conn.execute(insert(tables.match_keys), list(chunk))
+
+
+def new_row(values: dict[str, Any], system: dict[str, Any] | None = None) -> dict[str, Any]:
+    stamp = now_utc()
+    row = {"id": new_id(), "created_at": stamp, "updated_at": stamp, **values}
+    if system:
+        row.update(system)
+        row.setdefault("updated_at", row["created_at"])
+    return row
+
+
+def update_record(conn: Connection, ws: Workspace, obj: ObjectDef, record_id: str, values: dict[str, Any]) -> None:
+    table = ws.table(obj.name)
+    conn.execute(update(table).where(table.c.id == record_id).values(**values, updated_at=now_utc()))
+    stored = conn.execute(select(table).where(table.c.id == record_id)).mappings().one()
+    replace_keys(conn, obj, record_id, dict(stored))
+
+
+def replace_keys(conn: Connection, obj: ObjectDef, record_id: str, values: dict[str, Any]) -> None:
+    mk = tables.match_keys
+    conn.execute(delete(mk).where(mk.c.object_name == obj.name, mk.c.record_id == record_id))
+    keys = match_keys_for(obj, values)
+    if keys:
+        conn.execute(
+            insert(mk),
+            [{"object_name": obj.name, "kind": k, "value": v, "record_id": record_id} for k, v in keys],
+        )
+
+
+def delete_records(conn: Connection, ws: Workspace, obj: ObjectDef, ids: Sequence[str]) -> int:
+    table = ws.table(obj.name)
+    mk = tables.match_keys
+    count = 0
+    for chunk in _chunks(list(ids)):
+        conn.execute(delete(mk).where(mk.c.object_name == obj.name, mk.c.record_id.in_(chunk)))
+        count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
+    return count
+
+
+def existing_ids(conn: Connection, ws: Workspace, object_name: str, ids: Iterable[str]) -> set[str]:
+    table = ws.table(object_name)
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found.update(conn.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+    return found
+
+
+def _can_create_by_name(target: ObjectDef) -> bool:
+    """A missing target is created from its name only when the name is all it needs."""
+    names = target.name_fields()
+    required = {f.name for f in target.fields if f.required}
+    return len(names) == 1 and required <= set(names)
+
+
+def relation_lock_names(ws: Workspace, obj: ObjectDef, rows: Iterable[PreparedRow]) -> list[str]:
+    """Lock names for the targets that linking by name may create."""
+    out: list[str] = []
+    for row in rows:
+        for fname, name in row.relation_names.items():
+            f = obj.field(fname)
+            if f is not None and f.relation and (k := name_key(name)):
+                out += lock_names(f.relation, {("name", k)})
+    return out
+
+
+def resolve_relations(
+    conn: Connection, ws: Workspace, obj: ObjectDef, rows: Sequence[PreparedRow | None]
+) -> dict[int, str]:
+    """Fill each row's relation columns from the ids or names it gave, for all rows
+    at once; a missing target is created when a name is all it needs (a contact's
+    ``company_name`` creates the company). Returns an error message per row index."""
+    errors: dict[int, str] = {}
+    for f in obj.fields:
+        if f.type is not FieldType.RELATION or f.relation is None:
+            continue
+        _resolve_ids(conn, ws, f, rows, errors)
+        _resolve_names(conn, ws, f, rows, errors)
+    return errors
+
+
+def _resolve_ids(conn: Connection, ws: Workspace, f: FieldDef, rows: Sequence[PreparedRow | None], errors: dict[int, str]) -> None:
+    assert f.relation is not None
+    wanted = {r.relation_ids[f.name] for r in rows if r and f.name in r.relation_ids}
+    found = existing_ids(conn, ws, f.relation, wanted) if wanted else set()
+    for i, r in enumerate(rows):
+        if r and f.name in r.relation_ids:
+            rid = r.relation_ids[f.name]
+            if rid in found:
+                r.values[f.column] = rid
+            else:
+                errors.setdefault(i, f"Field '{f.name}_id' must be the id of an existing {f.relation} record")
+
+
+def _resolve_names(conn: Connection, ws: Workspace, f: FieldDef, rows: Sequence[PreparedRow | None], errors: dict[int, str]) -> None:
+    assert f.relation is not None
+    target = ws.object(f.relation)
+    wanted: dict[str, str] = {}
+    for r in rows:
+        if r and f.name in r.relation_names and (k := name_key(r.relation_names[f.name])):
+            wanted.setdefault(k, r.relation_names[f.name])
+    if not wanted:
+        return
+    found = find_keys(conn, target.name, [("name", k) for k in wanted])
+    ids = {k: found[("name", k)][0] for k in wanted if found.get(("name", k))}
+    missing = [k for k in wanted if k not in ids]
+    if missing and _can_create_by_name(target):
+        name_field = target.name_fields()[0]
+        created = [new_row(validate_write(target, {name_field: wanted[k]}).values) for k in missing]
+        insert_records(conn, ws, target, created)
+        ids.update({k: row["id"] for k, row in zip(missing, created, strict=True)})
+    for i, r in enumerate(rows):
+        if r and f.name in r.relation_names:
+            k = name_key(r.relation_names[f.name])
+            if k in ids:
+                r.values[f.column] = ids[k]
+            else:
+                errors.setdefault(i, f"Field '{f.name}_name': no {f.relation} record named '{r.relation_names[f.name]}'")
+
+
+def lock_for_write(conn: Connection, ws: Workspace, obj: ObjectDef, rows: Iterable[tuple[PreparedRow, set[MatchKey]]]) -> None:
+    names: list[str] = []
+    for prepared, keys in rows:
+        names += lock_names(obj.name, keys)
+        names += relation_lock_names(ws, obj, [prepared])
+    lock_keys(conn, names)
+
