@@ -19,6 +19,8 @@ from kasar import __version__
 from kasar.auth.routes import router as auth_router
 from kasar.db.engine import make_engine
 from kasar.errors import KasarError, RateLimited
+from kasar.exports.routes import router as exports_router
+from kasar.imports.routes import router as imports_router
 from kasar.pipelines.routes import router as pipelines_router
 from kasar.records.routes import router as records_router
 from kasar.schema.routes import router as schema_router
@@ -138,7 +140,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"status": "ok"}
 
-    for router in (auth_router, schema_router, pipelines_router, records_router):
+    for router in (
+        auth_router, schema_router, pipelines_router, records_router, imports_router, exports_router
+    ):
         api.include_router(router)
     app.include_router(api)
     app.add_exception_handler(KasarError, _kasar_error)

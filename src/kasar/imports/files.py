@@ -316,7 +316,7 @@ def _csv_rows(records: Iterator[tuple[int, list[str]]], columns: list[str]) -> R
 def _open_xlsx(stream: BinaryIO, start: int | None, head: bytes) -> RowSource:
     spool: BinaryIO | None = None
     if start is None:  # openpyxl needs to seek: spool a pipe to disk
-        spool = tempfile.TemporaryFile()
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the rows are done
         spool.write(head)
         shutil.copyfileobj(stream, spool)
         stream, start = spool, 0
