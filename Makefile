@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## The slow batteries: crash loops, fuzzing, load.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q -p no:randomly
+	$(BIN)/python -m pytest -m slow -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
