@@ -25,6 +25,7 @@ from kasar.app import create_app
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
 from kasar.db.migrate import upgrade
+from support import assert_error_shape
 
 PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -111,7 +112,9 @@ def make_token(engine: Engine) -> TokenFactory:
 
     def factory(role: str = "admin", email: str | None = None) -> str:
         with write_transaction(engine) as conn:
-            user = create_user(conn, email or f"{role}-{uuid.uuid4().hex[:8]}@example.com", role=role)
+            user = create_user(
+                conn, email or f"{role}-{uuid.uuid4().hex[:8]}@example.com", role=role
+            )
             return create_token(conn, user)
 
     return factory
@@ -127,21 +130,6 @@ def member_headers(make_token: TokenFactory) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token('member')}"}
 
 
-ALLOWED_CODES = {
-    "INVALID_OBJECT", "VALIDATION_ERROR", "UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND",
-    "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "METHOD_NOT_ALLOWED",
-}
-
-
-def assert_error_shape(status: int, body: Any) -> None:
-    assert isinstance(body, dict), body
-    assert set(body) <= {"code", "message", "details"}, body
-    assert body["code"] in ALLOWED_CODES, body
-    assert isinstance(body["message"], str) and body["message"], body
-    assert "Traceback" not in body["message"] and "SELECT" not in body["message"], body
-    assert status < 500, body
-
-
 @pytest.fixture(autouse=True)
 def _check_every_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wrap TestClient so that every 4xx/5xx answer of any test is checked."""
@@ -149,7 +137,9 @@ def _check_every_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def checked(self: StarletteClient, *args: Any, **kwargs: Any) -> Any:
         response = original(self, *args, **kwargs)
-        if response.status_code >= 400 and response.headers.get("content-type", "").startswith("application/json"):
+        if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
             assert_error_shape(response.status_code, response.json())
         return response
 

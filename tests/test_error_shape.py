@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import assert_error_shape
+from support import assert_error_shape
 
 
 def test_checker_rejects_other_shapes() -> None:
@@ -32,8 +32,12 @@ def test_framework_errors_use_the_shape(client: TestClient, admin_headers: dict[
     assert statuses == [404, 405, 400, 400, 400, 401]
     codes = [r.json()["code"] for r in cases]
     assert codes == [
-        "NOT_FOUND", "METHOD_NOT_ALLOWED", "VALIDATION_ERROR", "VALIDATION_ERROR",
-        "VALIDATION_ERROR", "UNAUTHENTICATED",
+        "NOT_FOUND",
+        "METHOD_NOT_ALLOWED",
+        "VALIDATION_ERROR",
+        "VALIDATION_ERROR",
+        "VALIDATION_ERROR",
+        "UNAUTHENTICATED",
     ]
     for r in cases:
         assert r.headers["x-request-id"]

@@ -180,7 +180,9 @@ def test_name_key_empty(parts: tuple[str | None, ...]) -> None:
 
 
 def test_name_keys_match_across_forms() -> None:
-    assert name_key("  Éloïse   DURAND ") == name_key("eloise durand") == name_key("ELOISE", "Durand")
+    assert (
+        name_key("  Éloïse   DURAND ") == name_key("eloise durand") == name_key("ELOISE", "Durand")
+    )
     assert name_key("Jean-Pierre") != name_key("Jean Pierre")
 
 

@@ -268,7 +268,12 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def _open_csv(chunks: Iterator[str], delimiter: str | None) -> RowSource:
-    first = next(chunks, "")
+    sample: list[str] = []
+    for text in chunks:  # up to 16 KiB to sniff from, whatever the chunks' size
+        sample.append(text)
+        if sum(map(len, sample)) >= 16384:
+            break
+    first = "".join(sample)
     if delimiter:
         delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter.lower(), delimiter)
         if len(delimiter) != 1 or delimiter in '"\r\n':

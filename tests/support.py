@@ -1,0 +1,27 @@
+"""Helpers shared by the tests (importable as `support`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ALLOWED_CODES = {
+    "INVALID_OBJECT",
+    "VALIDATION_ERROR",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "METHOD_NOT_ALLOWED",
+}
+
+
+def assert_error_shape(status: int, body: Any) -> None:
+    assert isinstance(body, dict), body
+    assert set(body) <= {"code", "message", "details"}, body
+    assert body["code"] in ALLOWED_CODES, body
+    assert isinstance(body["message"], str) and body["message"], body
+    assert "Traceback" not in body["message"] and "SELECT" not in body["message"], body
+    assert status < 500, body
