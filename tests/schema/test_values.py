@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -596,7 +596,7 @@ def test_aware_datetime_is_the_same_instant(stamp: datetime) -> None:
         assume(False)  # the instant falls outside years 1-9999 in UTC
         raise
     assert isinstance(value, datetime)
-    assert value.replace(tzinfo=timezone.utc) == stamp
+    assert value.replace(tzinfo=UTC) == stamp
 
 
 option_lists = st.lists(st.text(min_size=1).filter(str.strip), min_size=1, max_size=5)
