@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -107,6 +108,13 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
+async def _data_error(_: Request, exc: Exception) -> JSONResponse:
+    """A value the database refused (e.g. out of its range): the client's input, not a 500."""
+    log.warning("database refused a value: %s", exc)
+    body = {"code": "VALIDATION_ERROR", "message": "A value is out of range or not storable"}
+    return JSONResponse(body, status_code=400)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return JSONResponse({"code": "INTERNAL_ERROR", "message": "Internal error"}, status_code=500)
@@ -148,6 +156,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(KasarError, _kasar_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -35,8 +35,13 @@ CHUNK_SIZE = 64 * 1024
 MAX_JSON_VALUE_CHARS = 64 * 1024 * 1024
 DELIMITERS = ",;\t|"
 _EXTENSIONS = {
-    **{".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".json": "json"},
-    **{".ndjson": "ndjson", ".jsonl": "ndjson"},
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
 }
 _JSON_NON_SPACE = re.compile(r"[^ \t\n\r]")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
@@ -48,6 +53,8 @@ Rows = Iterator[tuple[int, dict[str, object]]]
 class RowSource:
     """The columns of a file and its records as ``(row number, record)`` pairs.
 
+    Row numbers: for CSV and XLSX, the data row counted from the header (blank rows
+    are skipped but keep their number); for JSON and NDJSON, the record's index + 1.
     For JSON and NDJSON, ``columns`` starts as the keys of the first record and grows
     (in place) as later records bring new keys; it is complete once ``rows`` is.
     """
@@ -524,6 +531,7 @@ class _JsonReader:
         self._pos += 1
 
     def _value(self) -> object:
+        self._peek()
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)

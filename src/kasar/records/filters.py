@@ -145,6 +145,8 @@ def convert_value(kind: KeyKind, raw: object, key: str) -> object:
     if ftype is None or ftype in TEXT_TYPES or ftype in JSON_TYPES:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             raise ValidationFailed(f"Filter value for '{key}' must be text")
+        if "\x00" in str(raw):
+            raise ValidationFailed(f"Filter value for '{key}' must not contain NUL characters")
         return str(raw)
     target = FieldType.FLOAT if ftype in NUMERIC_TYPES or ftype is FieldType.INTEGER else ftype
     try:

@@ -104,6 +104,8 @@ def _text(raw: object, max_length: int) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise InvalidValue("must be text")
     text = str(raw).strip()
+    if "\x00" in text:
+        raise InvalidValue("must not contain NUL characters")
     if len(text) > max_length:
         raise InvalidValue(f"must be at most {max_length} characters")
     return text

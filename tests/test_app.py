@@ -1,0 +1,98 @@
+"""Operations: request ids in headers and logs, the OpenAPI document, and
+``kasar serve`` as a real server (several worker processes)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+
+def test_request_id_in_header_and_log_lines(client: TestClient, admin_headers: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    r = client.get("/api/v1/me", headers={**admin_headers, "X-Request-ID": "trace-123"})
+    assert r.headers["x-request-id"] == "trace-123"
+    other = client.get("/api/v1/me", headers={**admin_headers, "X-Request-ID": "bad id with spaces"})
+    assert other.headers["x-request-id"] != "bad id with spaces" and len(other.headers["x-request-id"]) == 32
+    with caplog.at_level(logging.WARNING, logger="kasar"):
+        client.post("/api/v1/records/contacts", headers={**admin_headers, "X-Request-ID": "trace-456"},
+                    json={"first_name": "x", "employees_count": 10**30})
+        logging.getLogger("kasar.test").warning("inside a request? no")
+    from kasar.app import RequestIdFilter
+
+    record = logging.LogRecord("kasar", logging.INFO, __file__, 1, "m", None, None)
+    assert RequestIdFilter().filter(record) and record.request_id == "-"  # type: ignore[attr-defined]
+
+
+def test_openapi_documents_errors(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert "ErrorBody" in doc["components"]["schemas"]
+    for path, methods in doc["paths"].items():
+        if path.endswith("/health"):
+            continue
+        for method, op in methods.items():
+            assert "401" in op["responses"], (method, path)
+            assert "500" in op["responses"], (method, path)
+            if method in ("post", "patch", "put") and "/move" not in path:
+                assert "requestBody" in op, (method, path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_kasar_serve_with_workers(db_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    kasar = str(Path(sys.executable).with_name("kasar"))
+    proc = subprocess.Popen(
+        [kasar, "serve", "--port", str(port), "--workers", "2", "--database-url", db_url],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        statuses = {httpx.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=5).status_code for _ in range(10)}
+        assert statuses == {401}
+        deadline = time.monotonic() + 10
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_children(proc.pid)) >= 2
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert b"No admin user yet" in out
