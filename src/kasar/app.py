@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -18,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kasar import __version__
 from kasar.auth.routes import router as auth_router
-from kasar.db.engine import make_engine
+from kasar.db.engine import is_sqlite, make_engine
+from kasar.jobs.runtime import start_background_worker
 from kasar.errors import KasarError, RateLimited
 from kasar.exports.routes import router as exports_router
 from kasar.imports.routes import router as imports_router
@@ -131,10 +134,31 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
+def _runs_jobs(engine: Engine) -> bool:
+    choice = get_settings().run_jobs.lower()
+    if choice == "auto":
+        return is_sqlite(engine)
+    return choice in ("1", "true", "yes")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """With SQLite (by default) the server runs queued jobs itself, in a thread."""
+    worker = start_background_worker(app.state.engine) if _runs_jobs(app.state.engine) else None
+    try:
+        yield
+    finally:
+        if worker:
+            thread, stop = worker
+            stop.set()
+            thread.join(timeout=30)
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
+        lifespan=_lifespan,
         title="Kasar data service",
         version=__version__,
         description="Objects, records, bulk import and export. Errors: `{code, message, details?}`.",

@@ -106,6 +106,27 @@ def serve(
 
 
 @app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 1.0,
+    database_url: DatabaseUrl = DEFAULT_URL,
+) -> None:
+    """Run queued import and export jobs until stopped (any number may run at once)."""
+    import signal
+    import threading
+
+    from kasar.jobs.runtime import run_worker
+
+    with cli_errors():
+        engine = open_engine(database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    err.print("Worker started; Ctrl-C to stop.")
+    run_worker(engine, stop, poll_seconds=poll)
+    engine.dispose()
+
+
+@app.command()
 def migrate(database_url: DatabaseUrl = DEFAULT_URL) -> None:
     """Create or migrate the database and exit."""
     with cli_errors():

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     text_max_length: int = 65_535
     rate_limit_per_minute: int = 6000
     log_level: str = "INFO"
+    # Run queued jobs inside the server process: "auto" = yes on SQLite, no on
+    # PostgreSQL (where `kasar worker` processes do it).
+    run_jobs: str = "auto"
 
 
 @lru_cache(maxsize=1)

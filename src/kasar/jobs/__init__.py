@@ -1,0 +1,1 @@
+"""Bulk jobs: a queue in the database, claimed by any number of workers."""
