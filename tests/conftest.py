@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from starlette.testclient import TestClient as StarletteClient
 from sqlalchemy import Engine
+from starlette.testclient import TestClient as StarletteClient
 
 from kasar.app import create_app
 from kasar.auth.service import create_token, create_user

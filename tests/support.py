@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-LEAKS = re.compile(r"Traceback|\bSELECT\b.*\bFROM\b|sqlalchemy|psycopg|sqlite3|/site-packages/|File \"")
+LEAKS = re.compile(
+    r"Traceback|\bSELECT\b.*\bFROM\b|sqlalchemy|psycopg|sqlite3|/site-packages/|File \""
+)
 
 ALLOWED_CODES = {
     "INVALID_OBJECT",

@@ -16,19 +16,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 
-def test_request_id_in_header_and_log_lines(client: TestClient, admin_headers: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+def test_request_id_in_header_and_log_lines(
+    client: TestClient, admin_headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     r = client.get("/api/v1/me", headers={**admin_headers, "X-Request-ID": "trace-123"})
     assert r.headers["x-request-id"] == "trace-123"
-    other = client.get("/api/v1/me", headers={**admin_headers, "X-Request-ID": "bad id with spaces"})
-    assert other.headers["x-request-id"] != "bad id with spaces" and len(other.headers["x-request-id"]) == 32
-    with caplog.at_level(logging.WARNING, logger="kasar"):
-        client.post("/api/v1/records/contacts", headers={**admin_headers, "X-Request-ID": "trace-456"},
-                    json={"first_name": "x", "employees_count": 10**30})
-        logging.getLogger("kasar.test").warning("inside a request? no")
-    from kasar.app import RequestIdFilter
-
-    record = logging.LogRecord("kasar", logging.INFO, __file__, 1, "m", None, None)
-    assert RequestIdFilter().filter(record) and record.request_id == "-"  # type: ignore[attr-defined]
+    other = client.get("/api/v1/me", headers={**admin_headers, "X-Request-ID": "bad id"})
+    assert other.headers["x-request-id"] != "bad id"
+    assert len(other.headers["x-request-id"]) == 32
+    caplog.set_level(logging.INFO, logger="kasar")
+    client.get("/api/v1/records/contacts", headers={**admin_headers, "X-Request-ID": "trace-456"})
+    lines = [rec for rec in caplog.records if getattr(rec, "request_id", None) == "trace-456"]
+    assert lines, "the access log line names the request id"
+    assert "GET /api/v1/records/contacts -> 200" in lines[-1].getMessage()
 
 
 def test_openapi_documents_errors(client: TestClient) -> None:
@@ -68,7 +68,10 @@ def test_kasar_serve_with_workers(db_url: str, tmp_path: Path) -> None:
     kasar = str(Path(sys.executable).with_name("kasar"))
     proc = subprocess.Popen(
         [kasar, "serve", "--port", str(port), "--workers", "2", "--database-url", db_url],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
     )
     try:
         deadline = time.monotonic() + 30
@@ -82,7 +85,10 @@ def test_kasar_serve_with_workers(db_url: str, tmp_path: Path) -> None:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        statuses = {httpx.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=5).status_code for _ in range(10)}
+        statuses = {
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=5).status_code
+            for _ in range(10)
+        }
         assert statuses == {401}
         deadline = time.monotonic() + 10
         while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,16 +22,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kasar import __version__
 from kasar.auth.routes import router as auth_router
 from kasar.db.engine import is_sqlite, make_engine
-from kasar.jobs.runtime import start_background_worker
 from kasar.errors import KasarError, RateLimited
 from kasar.exports.routes import router as exports_router
 from kasar.imports.routes import router as imports_router
+from kasar.jobs.runtime import start_background_worker
 from kasar.pipelines.routes import router as pipelines_router
 from kasar.records.routes import router as records_router
 from kasar.schema.routes import router as schema_router
 from kasar.settings import get_settings
 
 log = logging.getLogger("kasar")
+access_log = logging.getLogger("kasar.access")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -48,8 +50,24 @@ _HTTP_CODES = {
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
         return True
+
+
+def _install_record_factory() -> None:
+    """Every log record, from any logger, carries the id of the request being served."""
+    base = logging.getLogRecordFactory()
+    if getattr(base, "kasar", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory.kasar = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class RequestIdMiddleware:
@@ -66,16 +84,22 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = [500]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            access_log.info(
+                "%s %s -> %d (%.1f ms)", scope["method"], scope["path"], status[0], elapsed_ms
+            )
             request_id_var.reset(token)
 
 
@@ -91,14 +115,18 @@ async def _kasar_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "VALIDATION_ERROR")
+    code = _HTTP_CODES.get(
+        exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "VALIDATION_ERROR"
+    )
     if exc.status_code == 404:
         message = f"No route {request.method} {request.url.path}"
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    return JSONResponse({"code": code, "message": message}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"code": code, "message": message}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -107,7 +135,11 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
     details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))} for e in errs]
-    body = {"code": "VALIDATION_ERROR", "message": f"{where}: {first['msg']}" if where else str(first["msg"]), "details": details}
+    body = {
+        "code": "VALIDATION_ERROR",
+        "message": f"{where}: {first['msg']}" if where else str(first["msg"]),
+        "details": details,
+    }
     return JSONResponse(body, status_code=400)
 
 
@@ -124,12 +156,15 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def configure_logging(level: str) -> None:
+    _install_record_factory()
     root = logging.getLogger("kasar")
     if any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
         return
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
     root.addHandler(handler)
     root.setLevel(level)
 
@@ -161,7 +196,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         lifespan=_lifespan,
         title="Kasar data service",
         version=__version__,
-        description="Objects, records, bulk import and export. Errors: `{code, message, details?}`.",
+        description=(
+            "Objects, records, bulk import and export. Errors: `{code, message, details?}`."
+        ),
         docs_url="/docs",
         redoc_url=None,
     )
@@ -173,7 +210,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return {"status": "ok"}
 
     for router in (
-        auth_router, schema_router, pipelines_router, records_router, imports_router, exports_router
+        auth_router,
+        schema_router,
+        pipelines_router,
+        records_router,
+        imports_router,
+        exports_router,
     ):
         api.include_router(router)
     app.include_router(api)

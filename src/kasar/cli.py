@@ -169,7 +169,9 @@ def tokens_list(
     rows = run_write(database_url, lambda c: auth.list_tokens(c, email))
     table = Table("prefix", "owner", "name", "state", "created")
     for t in rows:
-        table.add_row(t.prefix, t.user_email, t.name, t.state, t.created_at.isoformat(timespec="seconds"))
+        table.add_row(
+            t.prefix, t.user_email, t.name, t.state, t.created_at.isoformat(timespec="seconds")
+        )
     out.print(table)
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 from kasar.errors import KasarError, PayloadTooLarge, ValidationFailed
 from kasar.settings import get_settings
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -99,6 +98,9 @@ def validation_error(exc: PydanticError) -> KasarError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return ValidationFailed(message, details=[
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": e["msg"]} for e in exc.errors()
-    ])
+    return ValidationFailed(
+        message,
+        details=[
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e["msg"]} for e in exc.errors()
+        ],
+    )

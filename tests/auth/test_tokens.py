@@ -17,14 +17,25 @@ def test_me(client: TestClient, make_token: object) -> None:
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"userId", "isAdmin", "scopes", "profile"}
-    assert body["isAdmin"] is True and body["profile"] == {"full_name": "boss", "email": "boss@example.com"}
+    assert body["isAdmin"] is True and body["profile"] == {
+        "full_name": "boss",
+        "email": "boss@example.com",
+    }
     member = make_token("member")  # type: ignore[operator]
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {member}"}).json()["isAdmin"] is False
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {member}"}).json()["isAdmin"]
+        is False
+    )
 
 
 def test_unknown_malformed_and_missing_tokens_get_the_same_401(client: TestClient) -> None:
     bodies = []
-    for header in ({}, {"Authorization": "Bearer ksr_nope"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
+    for header in (
+        {},
+        {"Authorization": "Bearer ksr_nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer "},
+    ):
         r = client.get("/api/v1/me", headers=header)
         assert r.status_code == 401
         bodies.append(r.json())
@@ -41,7 +52,9 @@ def test_health_needs_no_token(client: TestClient) -> None:
 def test_cli_users_and_tokens(db_url: str, client: TestClient, engine: Engine) -> None:
     runner = CliRunner()
     env = {"KASAR_DATABASE_URL": db_url}
-    r = runner.invoke(cli, ["users", "create", "ops@example.com", "--role", "admin", "--name", "Ops"], env=env)
+    r = runner.invoke(
+        cli, ["users", "create", "ops@example.com", "--role", "admin", "--name", "Ops"], env=env
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(cli, ["tokens", "create", "ops@example.com", "--name", "laptop"], env=env)
     assert r.exit_code == 0, r.output

@@ -38,7 +38,11 @@ TEXTISH = {"title", "kind", "mail"}
 
 def setup_items(engine: Engine) -> None:
     with write_transaction(engine) as conn:
-        create_object(conn, load_workspace(conn), ObjectIn.model_validate({"name": "items", "fields": ITEM_FIELDS}))
+        create_object(
+            conn,
+            load_workspace(conn),
+            ObjectIn.model_validate({"name": "items", "fields": ITEM_FIELDS}),
+        )
 
 
 def insert_items(engine: Engine, rows: list[dict[str, Any]]) -> list[str]:
@@ -51,7 +55,9 @@ def insert_items(engine: Engine, rows: list[dict[str, Any]]) -> list[str]:
 def query_ids(engine: Engine, group: Group) -> set[str]:
     with read_transaction(engine) as conn:
         ws = load_workspace(conn)
-        page = service.list_records(conn, ws, "items", RecordQuery(["id"], group), limit=100, cursor=None)
+        page = service.list_records(
+            conn, ws, "items", RecordQuery(["id"], group), limit=100, cursor=None
+        )
         assert page.total == len(page.data)
         return {r["id"] for r in page.data}
 
@@ -102,7 +108,11 @@ def reference(record: dict[str, Any], node: Condition | Group) -> bool:
             return hay is None or needle not in hay
         if hay is None:
             return False
-        return {"contains": needle in hay, "starts_with": hay.startswith(needle), "ends_with": hay.endswith(needle)}[op]
+        return {
+            "contains": needle in hay,
+            "starts_with": hay.startswith(needle),
+            "ends_with": hay.endswith(needle),
+        }[op]
     value = _typed(name, node.value)
     mine = _typed(name, v)
     if op in ("eq", "neq"):
@@ -111,35 +121,88 @@ def reference(record: dict[str, Any], node: Condition | Group) -> bool:
     if mine is None:
         return False
     return {
-        "gt": mine > value, "gte": mine >= value, "lt": mine < value, "lte": mine <= value,
-        "date_before": mine < value, "date_after": mine > value,
+        "gt": mine > value,
+        "gte": mine >= value,
+        "lt": mine < value,
+        "lte": mine <= value,
+        "date_before": mine < value,
+        "date_after": mine > value,
     }[op]
 
 
 SAMPLE = [
-    {"title": "Alpha one", "score": 1.5, "qty": 3, "active": True, "due": "2025-01-01",
-     "at": "2025-01-01T10:00:00Z", "kind": "alpha", "mail": "a@x.io"},
-    {"title": "ÉLOÏSE 100%", "score": -2, "qty": 0, "active": False, "due": "2024-12-31",
-     "at": "2024-12-31T23:59:59Z", "kind": "Gamma", "mail": "B@Y.io"},
+    {
+        "title": "Alpha one",
+        "score": 1.5,
+        "qty": 3,
+        "active": True,
+        "due": "2025-01-01",
+        "at": "2025-01-01T10:00:00Z",
+        "kind": "alpha",
+        "mail": "a@x.io",
+    },
+    {
+        "title": "ÉLOÏSE 100%",
+        "score": -2,
+        "qty": 0,
+        "active": False,
+        "due": "2024-12-31",
+        "at": "2024-12-31T23:59:59Z",
+        "kind": "Gamma",
+        "mail": "B@Y.io",
+    },
     {"title": "under_score\\x", "score": 1e6, "qty": -7, "due": "2025-06-15", "kind": "beta"},
     {"title": "alpha two"},
     {"title": "plain"},
 ]
 CASES: list[tuple[str, str, Any]] = [
-    ("title", "eq", "alpha one"), ("title", "neq", "ALPHA ONE"), ("title", "contains", "100%"),
-    ("title", "contains", "_"), ("title", "contains", "\\"), ("title", "contains", "%"),
-    ("title", "starts_with", "alpha"), ("title", "ends_with", "TWO"), ("title", "not_contains", "alpha"),
-    ("title", "in", "plain,alpha two"), ("title", "not_in", ["plain"]), ("title", "gt", "alpha one"),
-    ("title", "lte", "plain"), ("title", "is_null", None), ("title", "eq", "éloïse 100%"),
-    ("score", "eq", "1.5"), ("score", "gt", 0), ("score", "gte", "-2"), ("score", "lt", "1.5"),
-    ("score", "lte", 1e6), ("score", "neq", 1.5), ("score", "in", "1.5,-2"), ("score", "not_in", [1.5]),
-    ("score", "is_null", None), ("score", "is_not_null", None), ("qty", "eq", 0), ("qty", "gt", "-7"),
-    ("qty", "in", [3, -7]), ("active", "eq", "true"), ("active", "neq", "true"), ("active", "is_null", None),
-    ("due", "eq", "2025-01-01"), ("due", "date_before", "2025-01-01"), ("due", "date_after", "2024-12-31"),
-    ("due", "gte", "2025-01-01"), ("due", "in", "2025-01-01,2025-06-15"), ("due", "is_not_null", None),
-    ("at", "date_after", "2025-01-01"), ("at", "date_before", "2025-01-01"), ("at", "gte", "2024-12-31T23:59:59Z"),
-    ("at", "lt", "2025-01-01T10:00:00+00:00"), ("kind", "eq", "GAMMA"), ("kind", "in", "alpha,beta"),
-    ("kind", "neq", "alpha"), ("kind", "is_null", None), ("mail", "eq", "b@y.io"), ("mail", "contains", "@x"),
+    ("title", "eq", "alpha one"),
+    ("title", "neq", "ALPHA ONE"),
+    ("title", "contains", "100%"),
+    ("title", "contains", "_"),
+    ("title", "contains", "\\"),
+    ("title", "contains", "%"),
+    ("title", "starts_with", "alpha"),
+    ("title", "ends_with", "TWO"),
+    ("title", "not_contains", "alpha"),
+    ("title", "in", "plain,alpha two"),
+    ("title", "not_in", ["plain"]),
+    ("title", "gt", "alpha one"),
+    ("title", "lte", "plain"),
+    ("title", "is_null", None),
+    ("title", "eq", "éloïse 100%"),
+    ("score", "eq", "1.5"),
+    ("score", "gt", 0),
+    ("score", "gte", "-2"),
+    ("score", "lt", "1.5"),
+    ("score", "lte", 1e6),
+    ("score", "neq", 1.5),
+    ("score", "in", "1.5,-2"),
+    ("score", "not_in", [1.5]),
+    ("score", "is_null", None),
+    ("score", "is_not_null", None),
+    ("qty", "eq", 0),
+    ("qty", "gt", "-7"),
+    ("qty", "in", [3, -7]),
+    ("active", "eq", "true"),
+    ("active", "neq", "true"),
+    ("active", "is_null", None),
+    ("due", "eq", "2025-01-01"),
+    ("due", "date_before", "2025-01-01"),
+    ("due", "date_after", "2024-12-31"),
+    ("due", "gte", "2025-01-01"),
+    ("due", "in", "2025-01-01,2025-06-15"),
+    ("due", "is_not_null", None),
+    ("at", "date_after", "2025-01-01"),
+    ("at", "date_before", "2025-01-01"),
+    ("at", "gte", "2024-12-31T23:59:59Z"),
+    ("at", "lt", "2025-01-01T10:00:00+00:00"),
+    ("kind", "eq", "GAMMA"),
+    ("kind", "in", "alpha,beta"),
+    ("kind", "neq", "alpha"),
+    ("kind", "is_null", None),
+    ("mail", "eq", "b@y.io"),
+    ("mail", "contains", "@x"),
 ]
 
 
@@ -147,14 +210,18 @@ def test_every_operator_matches_the_reference(engine: Engine) -> None:
     setup_items(engine)
     ids = insert_items(engine, SAMPLE)
     for name, op, value in CASES:
-        expected = {ids[i] for i, r in enumerate(SAMPLE) if reference(r, Condition(name, op, value))}
+        expected = {
+            ids[i] for i, r in enumerate(SAMPLE) if reference(r, Condition(name, op, value))
+        }
         got = query_ids(engine, Group("and", (Condition(name, op, value),)))
         assert got == expected, (name, op, value)
 
 
 def test_like_wildcards_are_literal(engine: Engine) -> None:
     setup_items(engine)
-    ids = insert_items(engine, [{"title": "100%"}, {"title": "1000"}, {"title": "a_b"}, {"title": "axb"}])
+    ids = insert_items(
+        engine, [{"title": "100%"}, {"title": "1000"}, {"title": "a_b"}, {"title": "axb"}]
+    )
     assert query_ids(engine, Group("and", (Condition("title", "contains", "%"),))) == {ids[0]}
     assert query_ids(engine, Group("and", (Condition("title", "contains", "a_b"),))) == {ids[2]}
     assert query_ids(engine, Group("and", (Condition("title", "starts_with", "_"),))) == set()
@@ -179,10 +246,16 @@ def test_bad_filters_are_400(engine: Engine, name: str, op: str, value: Any, mes
 
 
 def test_parse_forms_and_caps() -> None:
-    both = parse_group({"type": "OR", "conditions": [{"field": "a", "operator": "equals", "value": 1}]})
+    both = parse_group(
+        {"type": "OR", "conditions": [{"field": "a", "operator": "equals", "value": 1}]}
+    )
     assert both == Group("or", (Condition("a", "eq", 1),))
-    assert parse_filters("status", "greater_than", "1", None) == Group("and", (Condition("status", "gt", "1"),))
-    assert parse_filters("status", "is_null", None, None) == Group("and", (Condition("status", "is_null"),))
+    assert parse_filters("status", "greater_than", "1", None) == Group(
+        "and", (Condition("status", "gt", "1"),)
+    )
+    assert parse_filters("status", "is_null", None, None) == Group(
+        "and", (Condition("status", "is_null"),)
+    )
     with pytest.raises(ValidationFailed, match="either"):
         parse_filters("a", "eq", "1", '{"operator":"and","conditions":[]}')
     with pytest.raises(ValidationFailed, match="needs filter_value"):
@@ -194,7 +267,10 @@ def test_parse_forms_and_caps() -> None:
         deep = {"operator": "and", "conditions": [deep]}
     with pytest.raises(ValidationFailed, match="too deep"):
         parse_group(deep)
-    many = {"operator": "or", "conditions": [{"field": "a", "operator": "eq", "value": i} for i in range(51)]}
+    many = {
+        "operator": "or",
+        "conditions": [{"field": "a", "operator": "eq", "value": i} for i in range(51)],
+    }
     with pytest.raises(ValidationFailed, match="Too many"):
         parse_group(many)
 
@@ -207,28 +283,75 @@ records = st.fixed_dictionaries(
         "score": st.one_of(st.none(), st.integers(-5, 5).map(float)),
         "qty": st.one_of(st.none(), st.integers(-3, 3)),
         "active": st.one_of(st.none(), st.booleans()),
-        "due": st.one_of(st.none(), st.dates(date(2024, 12, 29), date(2025, 1, 3)).map(date.isoformat)),
+        "due": st.one_of(
+            st.none(), st.dates(date(2024, 12, 29), date(2025, 1, 3)).map(date.isoformat)
+        ),
         "kind": st.one_of(st.none(), st.sampled_from(["alpha", "beta", "Gamma"])),
     }
 )
 conditions = st.one_of(
-    st.tuples(st.just("title"), st.sampled_from(["eq", "neq", "contains", "not_contains", "starts_with", "ends_with", "gt", "lte", "is_null", "is_not_null"]), st.text(ALPHABET, min_size=1, max_size=3)),
-    st.tuples(st.just("score"), st.sampled_from(["eq", "neq", "gt", "gte", "lt", "lte", "is_null"]), st.integers(-5, 5)),
-    st.tuples(st.just("qty"), st.sampled_from(["eq", "neq", "gt", "lt", "in", "not_in"]), st.integers(-3, 3).map(str)),
-    st.tuples(st.just("active"), st.sampled_from(["eq", "neq", "is_null"]), st.sampled_from(["true", "false"])),
-    st.tuples(st.just("due"), st.sampled_from(["eq", "date_before", "date_after", "gte", "is_not_null"]), st.dates(date(2024, 12, 29), date(2025, 1, 3)).map(date.isoformat)),
-    st.tuples(st.just("kind"), st.sampled_from(["eq", "in", "not_in", "neq"]), st.sampled_from(["ALPHA", "beta,gamma", "Gamma"])),
+    st.tuples(
+        st.just("title"),
+        st.sampled_from(
+            [
+                "eq",
+                "neq",
+                "contains",
+                "not_contains",
+                "starts_with",
+                "ends_with",
+                "gt",
+                "lte",
+                "is_null",
+                "is_not_null",
+            ]
+        ),
+        st.text(ALPHABET, min_size=1, max_size=3),
+    ),
+    st.tuples(
+        st.just("score"),
+        st.sampled_from(["eq", "neq", "gt", "gte", "lt", "lte", "is_null"]),
+        st.integers(-5, 5),
+    ),
+    st.tuples(
+        st.just("qty"),
+        st.sampled_from(["eq", "neq", "gt", "lt", "in", "not_in"]),
+        st.integers(-3, 3).map(str),
+    ),
+    st.tuples(
+        st.just("active"),
+        st.sampled_from(["eq", "neq", "is_null"]),
+        st.sampled_from(["true", "false"]),
+    ),
+    st.tuples(
+        st.just("due"),
+        st.sampled_from(["eq", "date_before", "date_after", "gte", "is_not_null"]),
+        st.dates(date(2024, 12, 29), date(2025, 1, 3)).map(date.isoformat),
+    ),
+    st.tuples(
+        st.just("kind"),
+        st.sampled_from(["eq", "in", "not_in", "neq"]),
+        st.sampled_from(["ALPHA", "beta,gamma", "Gamma"]),
+    ),
 ).map(lambda t: Condition(t[0], t[1], None if t[1] in ("is_null", "is_not_null") else t[2]))
 groups = st.recursive(
     conditions,
-    lambda inner: st.builds(lambda op, items: Group(op, tuple(items)), st.sampled_from(["and", "or"]), st.lists(inner, min_size=1, max_size=3)),
+    lambda inner: st.builds(
+        lambda op, items: Group(op, tuple(items)),
+        st.sampled_from(["and", "or"]),
+        st.lists(inner, min_size=1, max_size=3),
+    ),
     max_leaves=6,
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(records, max_size=8), node=groups)
-def test_filters_agree_with_reference(engine: Engine, rows: list[dict[str, Any]], node: Condition | Group) -> None:
+def test_filters_agree_with_reference(
+    engine: Engine, rows: list[dict[str, Any]], node: Condition | Group
+) -> None:
     with read_transaction(engine) as conn:
         if "items" not in load_workspace(conn).objects:
             conn.rollback()

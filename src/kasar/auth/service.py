@@ -71,22 +71,26 @@ def _user(row: object) -> User:
     return User(row.id, row.email, row.name, row.role, row.active)  # type: ignore[attr-defined]
 
 
-def create_user(conn: Connection, email: str, *, name: str | None = None, role: str = "member") -> User:
+def create_user(
+    conn: Connection, email: str, *, name: str | None = None, role: str = "member"
+) -> User:
     if role not in ROLES:
         raise ValidationFailed(f"Role must be one of: {', '.join(ROLES)}")
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValidationFailed(f"'{email}' is not a valid email address: {exc}") from None
-    exists = conn.execute(
-        select(tables.users.c.id).where(tables.users.c.email == email)
-    ).first()
+    exists = conn.execute(select(tables.users.c.id).where(tables.users.c.email == email)).first()
     if exists:
         raise ValidationFailed(f"A user with email '{email}' already exists")
     user = User(new_id(), email, name or email.split("@")[0], role, True)
     conn.execute(
         insert(tables.users).values(
-            id=user.id, email=user.email, name=user.name, role=role, active=True,
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=role,
+            active=True,
             created_at=now_utc(),
         )
     )
@@ -94,9 +98,7 @@ def create_user(conn: Connection, email: str, *, name: str | None = None, role: 
 
 
 def get_user_by_email(conn: Connection, email: str) -> User:
-    row = conn.execute(
-        select(tables.users).where(tables.users.c.email == email.strip())
-    ).first()
+    row = conn.execute(select(tables.users).where(tables.users.c.email == email.strip())).first()
     if row is None:
         raise NotFound(f"No user with email '{email}'")
     return _user(row)
@@ -139,8 +141,15 @@ def authenticate(conn: Connection, token: str | None) -> User:
 def list_tokens(conn: Connection, email: str | None = None) -> list[TokenInfo]:
     t, u = tables.tokens, tables.users
     query = (
-        select(t.c.id, t.c.prefix, t.c.name, u.c.email, t.c.created_at, t.c.revoked_at,
-               t.c.last_used_at)
+        select(
+            t.c.id,
+            t.c.prefix,
+            t.c.name,
+            u.c.email,
+            t.c.created_at,
+            t.c.revoked_at,
+            t.c.last_used_at,
+        )
         .join(u, u.c.id == t.c.user_id)
         .order_by(t.c.created_at, t.c.id)
     )
@@ -161,5 +170,7 @@ def revoke_token(conn: Connection, token_or_prefix: str) -> int:
         raise NotFound("No token matches that value")
     if len(ids) > 1:
         raise ValidationFailed("That prefix matches several tokens; give the token itself")
-    conn.execute(update(t).where(t.c.id.in_(ids), t.c.revoked_at.is_(None)).values(revoked_at=now_utc()))
+    conn.execute(
+        update(t).where(t.c.id.in_(ids), t.c.revoked_at.is_(None)).values(revoked_at=now_utc())
+    )
     return len(ids)

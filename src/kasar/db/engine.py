@@ -62,7 +62,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _py_lower(value: object) -> object:
+def _py_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import Text
 
 
-class ci_lower(GenericFunction[str]):  # noqa: N801 - SQL function name
+class ci_lower(GenericFunction[str]):
     """Unicode-aware lower-casing: SQLite's built-in ``lower`` folds ASCII only, so
     SQLite connections register Python's ``str.lower`` as ``kasar_lower``."""
 

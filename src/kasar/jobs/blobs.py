@@ -15,14 +15,20 @@ from kasar.db.engine import read_transaction
 CHUNK_BYTES = 1024 * 1024
 
 
-def write_blob(conn: Connection, job_id: str, role: str, chunks: Iterable[bytes], *, start_seq: int = 0) -> int:
+def write_blob(
+    conn: Connection, job_id: str, role: str, chunks: Iterable[bytes], *, start_seq: int = 0
+) -> int:
     """Append chunks (re-cut to CHUNK_BYTES); returns the number of bytes written."""
     seq, size, buffer = start_seq, 0, bytearray()
     t = tables.job_blobs
     for chunk in chunks:
         buffer += chunk
         while len(buffer) >= CHUNK_BYTES:
-            conn.execute(insert(t).values(job_id=job_id, role=role, seq=seq, data=bytes(buffer[:CHUNK_BYTES])))
+            conn.execute(
+                insert(t).values(
+                    job_id=job_id, role=role, seq=seq, data=bytes(buffer[:CHUNK_BYTES])
+                )
+            )
             del buffer[:CHUNK_BYTES]
             seq += 1
             size += CHUNK_BYTES
@@ -40,7 +46,9 @@ def delete_blob(conn: Connection, job_id: str, role: str) -> None:
 def blob_size(conn: Connection, job_id: str, role: str) -> int:
     t = tables.job_blobs
     size = conn.execute(
-        select(func.coalesce(func.sum(func.length(t.c.data)), 0)).where(t.c.job_id == job_id, t.c.role == role)
+        select(func.coalesce(func.sum(func.length(t.c.data)), 0)).where(
+            t.c.job_id == job_id, t.c.role == role
+        )
     ).scalar_one()
     return int(size)
 

@@ -60,7 +60,9 @@ class Job:
     def to_api(self) -> dict[str, Any]:
         r = self.row
         counters = {c: int(r[c]) for c in COUNTERS}
-        elapsed = _seconds(r["started_at"], r["finished_at"] or now_utc()) if r["started_at"] else None
+        elapsed = (
+            _seconds(r["started_at"], r["finished_at"] or now_utc()) if r["started_at"] else None
+        )
         rate = round(counters["rows_read"] / elapsed, 1) if elapsed else None
         eta = None
         if rate and r["total_rows"] and r["state"] == "running":
@@ -92,18 +94,33 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds") + "Z" if value else None
 
 
-def create_job(conn: Connection, *, kind: str, object_name: str, options: dict[str, Any], created_by: str, job_id: str | None = None) -> Job:
+def create_job(
+    conn: Connection,
+    *,
+    kind: str,
+    object_name: str,
+    options: dict[str, Any],
+    created_by: str,
+    job_id: str | None = None,
+) -> Job:
     job_id = job_id or new_id()
     conn.execute(
         insert(J).values(
-            id=job_id, kind=kind, object_name=object_name, state="queued",
-            options=json.dumps(options), created_by=created_by, created_at=now_utc(),
+            id=job_id,
+            kind=kind,
+            object_name=object_name,
+            state="queued",
+            options=json.dumps(options),
+            created_by=created_by,
+            created_at=now_utc(),
         )
     )
     return get_job(conn, job_id)
 
 
-def get_job(conn: Connection, job_id: str, *, kind: str | None = None, for_update: bool = False) -> Job:
+def get_job(
+    conn: Connection, job_id: str, *, kind: str | None = None, for_update: bool = False
+) -> Job:
     query = select(J).where(J.c.id == job_id)
     if kind:
         query = query.where(J.c.kind == kind)
@@ -115,19 +132,27 @@ def get_job(conn: Connection, job_id: str, *, kind: str | None = None, for_updat
     return Job(dict(row))
 
 
-def list_jobs(conn: Connection, *, kind: str, limit: int, before: tuple[datetime, str] | None) -> list[Job]:
+def list_jobs(
+    conn: Connection, *, kind: str, limit: int, before: tuple[datetime, str] | None
+) -> list[Job]:
     query = select(J).where(J.c.kind == kind)
     if before:
         stamp, last_id = before
-        query = query.where(or_(J.c.created_at < stamp, (J.c.created_at == stamp) & (J.c.id < last_id)))
+        query = query.where(
+            or_(J.c.created_at < stamp, (J.c.created_at == stamp) & (J.c.id < last_id))
+        )
     query = query.order_by(J.c.created_at.desc(), J.c.id.desc()).limit(limit)
     return [Job(dict(r)) for r in conn.execute(query).mappings()]
 
 
-def claim_next(conn: Connection, worker_id: str, *, kinds: tuple[str, ...] = ("import", "export")) -> Job | None:
+def claim_next(
+    conn: Connection, worker_id: str, *, kinds: tuple[str, ...] = ("import", "export")
+) -> Job | None:
     """Take the oldest runnable job for this worker, or None."""
     now = now_utc()
-    runnable = or_(J.c.state == "queued", (J.c.state == "running") & (J.c.heartbeat_at < now - STALE_AFTER))
+    runnable = or_(
+        J.c.state == "queued", (J.c.state == "running") & (J.c.heartbeat_at < now - STALE_AFTER)
+    )
     candidate = conn.execute(
         select(J.c.id)
         .where(runnable, J.c.kind.in_(kinds))
@@ -142,19 +167,25 @@ def claim_next(conn: Connection, worker_id: str, *, kinds: tuple[str, ...] = ("i
         .where(J.c.id == candidate)
         .values(state="running", worker_id=worker_id, heartbeat_at=now, attempts=J.c.attempts + 1)
     )
-    conn.execute(update(J).where(J.c.id == candidate, J.c.started_at.is_(None)).values(started_at=now))
+    conn.execute(
+        update(J).where(J.c.id == candidate, J.c.started_at.is_(None)).values(started_at=now)
+    )
     return get_job(conn, candidate)
 
 
 def heartbeat(conn: Connection, job_id: str, worker_id: str) -> bool:
     """Refresh the claim; False when the job is no longer this worker's."""
     done = conn.execute(
-        update(J).where(J.c.id == job_id, J.c.worker_id == worker_id, J.c.state == "running").values(heartbeat_at=now_utc())
+        update(J)
+        .where(J.c.id == job_id, J.c.worker_id == worker_id, J.c.state == "running")
+        .values(heartbeat_at=now_utc())
     )
     return done.rowcount == 1
 
 
-def add_progress(conn: Connection, job_id: str, *, last_row: int | None = None, **deltas: int) -> None:
+def add_progress(
+    conn: Connection, job_id: str, *, last_row: int | None = None, **deltas: int
+) -> None:
     values: dict[str, Any] = {c: J.c[c] + n for c, n in deltas.items() if n}
     if last_row is not None:
         values["last_row"] = last_row
@@ -167,7 +198,11 @@ def set_fields(conn: Connection, job_id: str, **values: Any) -> None:
 
 
 def finish(conn: Connection, job_id: str, state: str, error: str | None = None) -> None:
-    conn.execute(update(J).where(J.c.id == job_id).values(state=state, error=error, finished_at=now_utc(), worker_id=None))
+    conn.execute(
+        update(J)
+        .where(J.c.id == job_id)
+        .values(state=state, error=error, finished_at=now_utc(), worker_id=None)
+    )
 
 
 def request_cancel(conn: Connection, job_id: str, kind: str) -> Job:

@@ -89,7 +89,9 @@ def run_one(engine: Engine, worker_id: str) -> bool:
     if job is None:
         return False
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat_loop, args=(engine, job.id, worker_id, stop), daemon=True)
+    beat = threading.Thread(
+        target=_heartbeat_loop, args=(engine, job.id, worker_id, stop), daemon=True
+    )
     beat.start()
     state, error = "completed", None
     try:
@@ -118,7 +120,13 @@ def _public_message(exc: Exception) -> str:
     return "Internal error while running the job (see the server log)"
 
 
-def run_worker(engine: Engine, stop: threading.Event, *, poll_seconds: float = 1.0, worker_id: str | None = None) -> None:
+def run_worker(
+    engine: Engine,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 1.0,
+    worker_id: str | None = None,
+) -> None:
     """Process jobs until ``stop`` is set."""
     worker_id = worker_id or new_worker_id()
     log.info("worker %s started", worker_id)
@@ -146,9 +154,19 @@ def _load_handlers() -> None:
 
 def start_background_worker(engine: Engine) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(engine, stop), name="kasar-worker", daemon=True)
+    thread = threading.Thread(
+        target=run_worker, args=(engine, stop), name="kasar-worker", daemon=True
+    )
     thread.start()
     return thread, stop
 
 
-__all__ = ["HANDLERS", "JobCancelled", "JobContext", "register", "run_one", "run_worker", "start_background_worker"]
+__all__ = [
+    "HANDLERS",
+    "JobCancelled",
+    "JobContext",
+    "register",
+    "run_one",
+    "run_worker",
+    "start_background_worker",
+]

@@ -37,7 +37,9 @@ def list_pipelines(request: Request, _: User = Depends(current_user)) -> dict[st
     responses=errors(400, 401, 404),
     openapi_extra=json_body(MoveIn),
 )
-async def move(object_name: str, record_id: str, request: Request, _: User = Depends(current_user)) -> dict[str, Any]:
+async def move(
+    object_name: str, record_id: str, request: Request, _: User = Depends(current_user)
+) -> dict[str, Any]:
     """Move a record to a step (of any pipeline of its object)."""
     with read_transaction(engine_of(request)) as conn:
         obj = load_workspace(conn).object(object_name)
@@ -45,7 +47,9 @@ async def move(object_name: str, record_id: str, request: Request, _: User = Dep
     step_key = next((k for k in obj.all_keys() if obj.key(k).role is KeyRole.STEP_ID), None)  # type: ignore[union-attr]
     if step_key is None:
         raise ValidationFailed(f"Object '{object_name}' has no pipeline")
-    pipeline = next((p for p in obj.pipelines if any(s.id == body.pipeline_step_id for s in p.steps)), None)
+    pipeline = next(
+        (p for p in obj.pipelines if any(s.id == body.pipeline_step_id for s in p.steps)), None
+    )
     if pipeline is None:
         raise ValidationFailed("pipeline_step_id is not a step of this object's pipelines")
     pipeline_key = step_key.removesuffix("_step_id") + "_id"

@@ -19,11 +19,16 @@ from kasar.schema.model import KeyRef, KeyRole, ObjectDef
 from kasar.schema.repository import Workspace
 from kasar.schema.types import FieldType
 
-
 _NON_TEXT = frozenset(
     {
-        FieldType.NUMBER, FieldType.FLOAT, FieldType.CURRENCY, FieldType.PERCENTAGE,
-        FieldType.INTEGER, FieldType.BOOLEAN, FieldType.DATE, FieldType.DATETIME,
+        FieldType.NUMBER,
+        FieldType.FLOAT,
+        FieldType.CURRENCY,
+        FieldType.PERCENTAGE,
+        FieldType.INTEGER,
+        FieldType.BOOLEAN,
+        FieldType.DATE,
+        FieldType.DATETIME,
     }
 )
 
@@ -40,7 +45,7 @@ def name_expression(obj: ObjectDef, table: Any) -> ColumnElement[str]:
     """The display name of a record in SQL, as ``dedup.keys.display_name`` in Python."""
     parts = obj.name_fields()
     if not parts:
-        return sx.cast(table.c.id, sx.String)
+        return table.c.id  # type: ignore[no-any-return]
     if len(parts) == 1:
         return table.c[parts[0]]  # type: ignore[no-any-return]
     joined: ColumnElement[str] = func.coalesce(table.c[parts[0]], "")
@@ -78,13 +83,13 @@ class KeyColumns:
         ref = self.ref(key)
         t = self.table
         if ref.role is KeyRole.SYSTEM:
-            return t.c[key]  # type: ignore[no-any-return]
+            return t.c[key]
         f = ref.field
         assert f is not None
         if ref.role in (KeyRole.VALUE, KeyRole.RELATION_ID, KeyRole.PIPELINE_ID):
-            return t.c[f.column]  # type: ignore[no-any-return]
+            return t.c[f.column]
         if ref.role is KeyRole.STEP_ID:
-            return t.c[f.step_column]  # type: ignore[no-any-return]
+            return t.c[f.step_column]
         if ref.role is KeyRole.RELATION_NAME:
             assert f.relation is not None
             target_obj = self.ws.object(f.relation)
@@ -93,9 +98,7 @@ class KeyColumns:
             )
             return name_expression(target_obj, alias)
         if ref.role is KeyRole.PIPELINE_NAME:
-            alias = self._join(
-                f"pl_{f.name}", tables.pipelines, lambda a: a.c.id == t.c[f.column]
-            )
+            alias = self._join(f"pl_{f.name}", tables.pipelines, lambda a: a.c.id == t.c[f.column])
             return alias.c.name  # type: ignore[no-any-return]
         alias = self._join(
             f"ps_{f.name}", tables.pipeline_steps, lambda a: a.c.id == t.c[f.step_column]

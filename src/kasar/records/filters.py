@@ -36,8 +36,12 @@ LIST_OPS = {"in", "not_in"}
 DATE_OPS = {"date_before", "date_after"}
 ALL_OPS = {"eq", "neq"} | ORDER_OPS | LIKE_OPS | LIST_OPS | NULL_OPS | DATE_OPS
 TEXT_TYPES = {
-    FieldType.TEXT, FieldType.TEXTAREA, FieldType.URL, FieldType.SELECT,
-    FieldType.EMAILS, FieldType.PHONES,
+    FieldType.TEXT,
+    FieldType.TEXTAREA,
+    FieldType.URL,
+    FieldType.SELECT,
+    FieldType.EMAILS,
+    FieldType.PHONES,
 }
 JSON_TYPES = {FieldType.MULTI_SELECT, FieldType.ADDRESS}
 
@@ -99,7 +103,9 @@ def parse_group(doc: object) -> Group:
     return group
 
 
-def _parse_node(doc: object, depth: int, counter: list[int], max_depth: int, max_n: int) -> Condition | Group:
+def _parse_node(
+    doc: object, depth: int, counter: list[int], max_depth: int, max_n: int
+) -> Condition | Group:
     if not isinstance(doc, dict):
         raise ValidationFailed("A filter group or condition must be a JSON object")
     if "conditions" in doc:
@@ -222,7 +228,9 @@ def _condition(cols: KeyColumns, cond: Condition) -> ColumnElement[bool]:
     if kind.type is FieldType.PHONES and isinstance(value, str):
         value = _phone_or_text(value)
     if op in ("eq", "neq"):
-        same = ci_lower(col) == value.lower() if isinstance(value, str) and text_like else col == value
+        same = (
+            ci_lower(col) == value.lower() if isinstance(value, str) and text_like else col == value
+        )
         return or_(col.is_(None), not_(same)) if op == "neq" else same
     col = cols.ordered(cond.key)
     return {

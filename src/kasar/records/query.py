@@ -61,7 +61,9 @@ def parse_sort(obj: ObjectDef, sort_by: str | None, sort_dir: str | None) -> tup
     return key, direction
 
 
-def build_select(conn: Connection, ws: Workspace, obj: ObjectDef, q: RecordQuery) -> tuple[Select[Any], KeyColumns]:
+def build_select(
+    conn: Connection, ws: Workspace, obj: ObjectDef, q: RecordQuery
+) -> tuple[Select[Any], KeyColumns]:
     cols = KeyColumns(ws, obj, conn.dialect.name)
     exprs = [cols.expr(k).label(k) for k in q.keys]
     sort_expr = cols.ordered(q.sort_by).label("_sort") if q.sort_by else None
@@ -81,7 +83,9 @@ def build_select(conn: Connection, ws: Workspace, obj: ObjectDef, q: RecordQuery
     return stmt, cols
 
 
-def after_cursor(cols: KeyColumns, q: RecordQuery, last_value: Any, last_id: str) -> ColumnElement[bool]:
+def after_cursor(
+    cols: KeyColumns, q: RecordQuery, last_value: Any, last_id: str
+) -> ColumnElement[bool]:
     """Rows strictly after (last_value, last_id) in the query's order."""
     key_expr = cols.ordered(q.sort_by)
     id_col = cols.table.c.id
@@ -89,8 +93,14 @@ def after_cursor(cols: KeyColumns, q: RecordQuery, last_value: Any, last_id: str
         beyond_id = id_col > last_id if q.sort_dir == "asc" else id_col < last_id
         return and_(key_expr.is_(None), beyond_id)
     if q.sort_dir == "asc":
-        return or_(key_expr > last_value, and_(key_expr == last_value, id_col > last_id), key_expr.is_(None))
-    return or_(key_expr < last_value, and_(key_expr == last_value, id_col < last_id), key_expr.is_(None))
+        return or_(
+            key_expr > last_value,
+            and_(key_expr == last_value, id_col > last_id),
+            key_expr.is_(None),
+        )
+    return or_(
+        key_expr < last_value, and_(key_expr == last_value, id_col < last_id), key_expr.is_(None)
+    )
 
 
 def count_matching(conn: Connection, ws: Workspace, obj: ObjectDef, group: Group | None) -> int:

@@ -27,5 +27,5 @@ def output_value(cols: KeyColumns, key: str, value: Any) -> Any:
     return value
 
 
-def render(cols: KeyColumns, keys: Sequence[str], row: Mapping[str, Any]) -> dict[str, Any]:
+def render(cols: KeyColumns, keys: Sequence[str], row: Mapping[Any, Any]) -> dict[str, Any]:
     return {k: output_value(cols, k, row[k]) for k in keys}

@@ -62,13 +62,22 @@ def list_records(
 
 
 @router.get("/records/{object_name}/{record_id}", responses=errors(400, 401, 404))
-def get_record(object_name: str, record_id: str, request: Request, _: User = Depends(current_user)) -> dict[str, Any]:
+def get_record(
+    object_name: str, record_id: str, request: Request, _: User = Depends(current_user)
+) -> dict[str, Any]:
     with read_transaction(engine_of(request)) as conn:
         return service.get_record(conn, load_workspace(conn), object_name, record_id)
 
 
-@router.post("/records/{object_name}", status_code=201, responses=errors(400, 401, 413), openapi_extra=RECORD_BODY)
-async def create_record(object_name: str, request: Request, _: User = Depends(current_user)) -> dict[str, Any]:
+@router.post(
+    "/records/{object_name}",
+    status_code=201,
+    responses=errors(400, 401, 413),
+    openapi_extra=RECORD_BODY,
+)
+async def create_record(
+    object_name: str, request: Request, _: User = Depends(current_user)
+) -> dict[str, Any]:
     await run_in_threadpool(_check_object, request, object_name)
     body = await read_json_object(request)
 
@@ -79,8 +88,14 @@ async def create_record(object_name: str, request: Request, _: User = Depends(cu
     return await run_in_threadpool(run)
 
 
-@router.patch("/records/{object_name}/{record_id}", responses=errors(400, 401, 404, 413), openapi_extra=RECORD_BODY)
-async def update_record(object_name: str, record_id: str, request: Request, _: User = Depends(current_user)) -> dict[str, Any]:
+@router.patch(
+    "/records/{object_name}/{record_id}",
+    responses=errors(400, 401, 404, 413),
+    openapi_extra=RECORD_BODY,
+)
+async def update_record(
+    object_name: str, record_id: str, request: Request, _: User = Depends(current_user)
+) -> dict[str, Any]:
     await run_in_threadpool(_check_object, request, object_name)
     body = await read_json_object(request)
 
@@ -91,8 +106,12 @@ async def update_record(object_name: str, record_id: str, request: Request, _: U
     return await run_in_threadpool(run)
 
 
-@router.delete("/records/{object_name}/{record_id}", status_code=204, responses=errors(400, 401, 404))
-def delete_record(object_name: str, record_id: str, request: Request, _: User = Depends(current_user)) -> Response:
+@router.delete(
+    "/records/{object_name}/{record_id}", status_code=204, responses=errors(400, 401, 404)
+)
+def delete_record(
+    object_name: str, record_id: str, request: Request, _: User = Depends(current_user)
+) -> Response:
     with write_transaction(engine_of(request)) as conn:
         service.delete_record(conn, load_workspace(conn), object_name, record_id)
     return Response(status_code=204)

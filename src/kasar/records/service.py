@@ -14,7 +14,6 @@ from sqlalchemy import Connection, select
 from kasar.dedup.keys import match_keys_for
 from kasar.errors import NotFound, ValidationFailed
 from kasar.records import repository as repo
-from kasar.records.columns import KeyColumns
 from kasar.records.query import (
     RecordQuery,
     after_cursor,
@@ -56,14 +55,18 @@ def get_record(conn: Connection, ws: Workspace, object_name: str, record_id: str
     compound = [f for f in obj.fields if f.type in COMPOUND_TYPES]
     if compound:
         lists = conn.execute(
-            select(*[cols.table.c[f.list_column] for f in compound]).where(cols.table.c.id == record_id)
+            select(*[cols.table.c[f.list_column] for f in compound]).where(
+                cols.table.c.id == record_id
+            )
         ).one()
         for f, raw in zip(compound, lists, strict=True):
             out[f.list_column] = json.loads(raw) if raw else []
     return out
 
 
-def create_record(conn: Connection, ws: Workspace, object_name: str, data: dict[str, Any]) -> dict[str, Any]:
+def create_record(
+    conn: Connection, ws: Workspace, object_name: str, data: dict[str, Any]
+) -> dict[str, Any]:
     obj = ws.object(object_name)
     prepared = validate_write(obj, data)
     repo.lock_for_write(conn, ws, obj, [(prepared, set())])
@@ -75,7 +78,9 @@ def create_record(conn: Connection, ws: Workspace, object_name: str, data: dict[
     return get_record(conn, ws, object_name, row["id"])
 
 
-def update_record(conn: Connection, ws: Workspace, object_name: str, record_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def update_record(
+    conn: Connection, ws: Workspace, object_name: str, record_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
     obj = ws.object(object_name)
     if not data:
         raise ValidationFailed("Nothing to update: the body names no field")
@@ -97,7 +102,15 @@ def delete_record(conn: Connection, ws: Workspace, object_name: str, record_id: 
         raise NotFound(f"No {object_name} record with id '{record_id}'")
 
 
-def list_records(conn: Connection, ws: Workspace, object_name: str, q: RecordQuery, *, limit: int, cursor: str | None) -> Page:
+def list_records(
+    conn: Connection,
+    ws: Workspace,
+    object_name: str,
+    q: RecordQuery,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page:
     obj = ws.object(object_name)
     stmt, cols = build_select(conn, ws, obj, q)
     if cursor:
@@ -115,5 +128,3 @@ def list_records(conn: Connection, ws: Workspace, object_name: str, q: RecordQue
 def default_keys(obj: ObjectDef) -> list[str]:
     """The keys a list shows when ``fields`` is not given: every key."""
     return _all_keys(obj)
-
-

@@ -149,7 +149,9 @@ def _find_pipeline(obj: ObjectDef, parts: dict[KeyRole, object]) -> PipelineDef:
     return obj.pipelines[0]
 
 
-def _set_pipeline(row: PreparedRow, obj: ObjectDef, f: FieldDef, parts: dict[KeyRole, object]) -> None:
+def _set_pipeline(
+    row: PreparedRow, obj: ObjectDef, f: FieldDef, parts: dict[KeyRole, object]
+) -> None:
     """Place the record in a pipeline step; with nothing given, the pipeline default:
     the object's first pipeline and its lowest ``order_index`` step."""
     if not obj.pipelines:

@@ -6,7 +6,8 @@ look-ups happen, ``ALTER TABLE ADD COLUMN`` being instant on both databases).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -29,7 +30,7 @@ from kasar.db import tables
 from kasar.schema.model import FieldDef, ObjectDef
 from kasar.schema.types import FieldType
 
-_SCALAR_TYPES: dict[FieldType, type[TypeEngine[object]]] = {
+_SCALAR_TYPES: dict[FieldType, Callable[[], TypeEngine[Any]]] = {
     FieldType.TEXT: Text,
     FieldType.TEXTAREA: Text,
     FieldType.URL: Text,

@@ -42,7 +42,10 @@ class FieldDef:
     def keys(self) -> dict[str, KeyRole]:
         """The public keys of this field, in display order."""
         if self.type is FieldType.RELATION:
-            return {f"{self.name}_id": KeyRole.RELATION_ID, f"{self.name}_name": KeyRole.RELATION_NAME}
+            return {
+                f"{self.name}_id": KeyRole.RELATION_ID,
+                f"{self.name}_name": KeyRole.RELATION_NAME,
+            }
         if self.type is FieldType.PIPELINE:
             return {
                 f"{self.name}_id": KeyRole.PIPELINE_ID,

@@ -37,13 +37,18 @@ def list_objects(request: Request, _: User = Depends(current_user)) -> dict[str,
 
 
 @router.get("/schema/{object_name}", responses=errors(400, 401))
-def get_object(object_name: str, request: Request, _: User = Depends(current_user)) -> dict[str, Any]:
+def get_object(
+    object_name: str, request: Request, _: User = Depends(current_user)
+) -> dict[str, Any]:
     with read_transaction(engine_of(request)) as conn:
         return load_workspace(conn).object(object_name).to_api()
 
 
 @router.post(
-    "/schema/objects", status_code=201, responses=errors(400, 401, 403), openapi_extra=json_body(ObjectIn)
+    "/schema/objects",
+    status_code=201,
+    responses=errors(400, 401, 403),
+    openapi_extra=json_body(ObjectIn),
 )
 async def create_object(request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
     """Create a custom object, optionally with its first fields."""
@@ -62,7 +67,9 @@ async def create_object(request: Request, _: User = Depends(admin_user)) -> dict
     responses=errors(400, 401, 403),
     openapi_extra=json_body(FieldIn),
 )
-async def add_field(object_name: str, request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
+async def add_field(
+    object_name: str, request: Request, _: User = Depends(admin_user)
+) -> dict[str, Any]:
     """Add one field to an object (standard or custom)."""
     with read_transaction(engine_of(request)) as conn:
         load_workspace(conn).object(object_name)

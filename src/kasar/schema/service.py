@@ -14,7 +14,6 @@ from kasar.schema.schemas import FieldIn, ObjectIn
 from kasar.schema.standard import SALES_PIPELINE, SALES_STEPS, STANDARD_OBJECTS
 from kasar.schema.types import FieldType
 
-
 SCHEMA_LOCK = "kasar:schema"
 
 
@@ -48,9 +47,7 @@ def _field_def(ws: repo.Workspace, spec: FieldIn, owner: str) -> FieldDef:
     relation = spec.relation_target()
     if spec.type is FieldType.RELATION:
         if relation is None or (relation not in ws.objects and relation != owner):
-            raise ValidationFailed(
-                f"Field '{spec.name}': 'relation' must name an existing object"
-            )
+            raise ValidationFailed(f"Field '{spec.name}': 'relation' must name an existing object")
     elif spec.relation is not None:
         raise ValidationFailed(f"Field '{spec.name}': only RELATION fields take 'relation'")
     if spec.type is FieldType.PIPELINE and spec.pipeline is None:
