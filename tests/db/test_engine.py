@@ -1,0 +1,79 @@
+"""The database layer: SQLite settings, writers that queue instead of failing,
+migrations that run twice harmlessly, time-ordered ids."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from sqlalchemy import Engine, text
+
+from kasar.db.engine import is_sqlite, read_transaction, write_transaction
+from kasar.db.ids import new_id
+from kasar.db.migrate import upgrade
+from kasar.records import service
+from kasar.schema.repository import load_workspace
+
+
+def test_sqlite_pragmas(engine: Engine) -> None:
+    if not is_sqlite(engine):
+        return
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+
+
+def test_migrations_are_idempotent(engine: Engine) -> None:
+    upgrade(engine)
+    upgrade(engine)
+    with read_transaction(engine) as conn:
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version is not None
+        assert list(load_workspace(conn).objects) == ["companies", "contacts", "opportunities"]
+
+
+def test_concurrent_writers_queue_instead_of_failing(engine: Engine) -> None:
+    """Eight threads each create 20 records in their own transactions at once: no
+    "database is locked", every record stored."""
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(20):
+                with write_transaction(engine) as conn:
+                    ws = load_workspace(conn)
+                    service.create_record(conn, ws, "contacts", {"first_name": f"w{n}-{i}"})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with read_transaction(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM obj_contacts")).scalar() == 160
+
+
+def test_failed_write_transaction_leaves_nothing(engine: Engine) -> None:
+    try:
+        with write_transaction(engine) as conn:
+            ws = load_workspace(conn)
+            service.create_record(conn, ws, "contacts", {"first_name": "x", "company_name": "Acme"})
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with read_transaction(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM obj_contacts")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM obj_companies")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM kasar_match_keys")).scalar() == 0
+
+
+def test_ids_are_time_ordered_uuid7() -> None:
+    ids = [new_id() for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
