@@ -185,5 +185,10 @@ def tokens_revoke(
     out.print("Revoked.")
 
 
+# import, export and mcp live in cli_transfer, which uses the helpers above.
+from kasar import cli_transfer  # noqa: E402
+
+cli_transfer.register(app)
+
 if __name__ == "__main__":
     app()

@@ -7,6 +7,7 @@ looks them up for many records at once; pipelines are resolved here, in memory.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,10 +118,13 @@ def _system_value(row: PreparedRow, key: str, raw: object, problems: list[str]) 
     if raw in (None, ""):
         return
     if key == "id":
-        if not isinstance(raw, str) or len(raw) != 36:
+        try:
+            row.system["id"] = str(uuid.UUID(raw)) if isinstance(raw, str) else None
+        except ValueError:
+            row.system["id"] = None
+        if row.system["id"] is None or len(raw) not in (32, 36):  # type: ignore[arg-type]
+            row.system.pop("id")
             problems.append("Field 'id' must be a record id (UUID)")
-            return
-        row.system["id"] = raw.lower()
         return
     try:
         value = normalise_value(FieldType.DATETIME, raw)
