@@ -1,0 +1,68 @@
+"""A per-token rate limit: a fixed one-minute window counted in the database, so
+that every server process shares the same count.
+
+On SQLite the count waits at most a moment for the write lock: when a big import
+holds it, the request is let through uncounted rather than stalled behind it
+(a rate limiter that fails open beats one that makes reads wait on writes).
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Connection, Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from kasar.db import tables
+from kasar.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
+from kasar.errors import RateLimited
+
+WINDOW_SECONDS = 60
+SQLITE_WAIT_MS = 200
+
+
+def _count(conn: Connection, subject: str, window: int) -> int:
+    t = tables.rate_limits
+    dialect_insert = sqlite.insert if is_sqlite(conn) else postgresql.insert
+    stmt = dialect_insert(t).values(subject=subject, window_start=window, hits=1)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[t.c.subject, t.c.window_start], set_={"hits": t.c.hits + 1}
+    ).returning(t.c.hits)
+    hits = int(conn.execute(upsert).scalar_one())
+    if hits == 1:  # first hit of a window: forget the old ones
+        conn.execute(delete(t).where(t.c.subject == subject, t.c.window_start < window))
+    return hits
+
+
+def _busy_timeout(conn: Connection, ms: int) -> None:
+    """Set on the driver connection directly: outside any SQLAlchemy transaction."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA busy_timeout={int(ms)}")
+
+
+def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = None) -> None:
+    """Count one request for ``subject``; raise RateLimited (429) past ``limit`` a minute."""
+    if limit <= 0:
+        return
+    now = time.time() if now is None else now
+    window = int(now) // WINDOW_SECONDS * WINDOW_SECONDS
+    try:
+        with engine.connect() as raw:
+            if is_sqlite(raw):
+                _busy_timeout(raw, SQLITE_WAIT_MS)
+            try:
+                conn = raw.execution_options(kasar_write=True)
+                with conn.begin():
+                    hits = _count(conn, subject, window)
+            finally:
+                if is_sqlite(raw):
+                    _busy_timeout(raw, SQLITE_BUSY_TIMEOUT_MS)
+    except OperationalError:
+        if is_sqlite(engine):
+            return
+        raise
+    if hits > limit:
+        raise RateLimited(retry_after=max(1, window + WINDOW_SECONDS - int(now)))
+
