@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, selec
 from kasar.errors import ValidationFailed
 from kasar.records.columns import KeyColumns
 from kasar.records.filters import Group, compile_filter
-from kasar.schema.model import ObjectDef
+from kasar.schema.model import SYSTEM_KEYS, ObjectDef
 from kasar.schema.repository import Workspace
 from kasar.schema.types import FieldType
 
@@ -76,10 +76,12 @@ def build_select(
         stmt = stmt.where(where)
     key_expr = cols.ordered(q.sort_by)
     id_col = cols.table.c.id
+    # System keys are never empty: "empty last" would only cost the planner an index.
+    empty_last = [] if q.sort_by in SYSTEM_KEYS else [key_expr.is_(None)]
     if q.sort_dir == "asc":
-        stmt = stmt.order_by(key_expr.is_(None), key_expr.asc(), id_col.asc())
+        stmt = stmt.order_by(*empty_last, key_expr.asc(), id_col.asc())
     else:
-        stmt = stmt.order_by(key_expr.is_(None), key_expr.desc(), id_col.desc())
+        stmt = stmt.order_by(*empty_last, key_expr.desc(), id_col.desc())
     return stmt, cols
 
 
