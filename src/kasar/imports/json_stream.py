@@ -25,6 +25,12 @@ def _as_record(value: object, number: int, where: str = "") -> dict[str, object]
     return value
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why a well-formed value cannot be read: Python's parser recurses, and refuses
+    integers of more than ``sys.get_int_max_str_digits()`` digits."""
+    return "a value nested too deep" if isinstance(exc, RecursionError) else "a number too long"
+
+
 def open_ndjson(chunks: Iterator[str]) -> RowSource:
     def records() -> Rows:
         number = 0
@@ -37,6 +43,9 @@ def open_ndjson(chunks: Iterator[str]) -> RowSource:
                 value = json.loads(text)
             except json.JSONDecodeError as e:
                 message = f"Line {line_no}: invalid JSON ({e.msg} at column {e.colno})"
+                raise ValidationFailed(message, {"line": line_no}) from None
+            except (RecursionError, ValueError) as e:
+                message = f"Line {line_no}: invalid JSON ({_unreadable(e)})"
                 raise ValidationFailed(message, {"line": line_no}) from None
             yield number, _as_record(value, number, f" (line {line_no})")
         if not number:
@@ -147,6 +156,8 @@ class JsonReader:
                 near_end = e.pos >= len(self._buf) - 16 or e.msg.startswith("Unterminated")
                 if self._eof or not near_end:
                     raise self._error(e.msg, e.pos) from None
+            except (RecursionError, ValueError) as e:  # too deep or too long, cut or not
+                raise self._error(_unreadable(e)) from None
             size = len(self._buf) - self._pos
             if size > MAX_JSON_VALUE_CHARS:
                 raise self._error("A record too large to read")

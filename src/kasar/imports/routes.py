@@ -22,7 +22,12 @@ from kasar.db.engine import is_sqlite, read_transaction, write_transaction
 from kasar.errors import InternalError, ValidationFailed
 from kasar.imports import idempotency
 from kasar.imports.schemas import QUERY_PARAMETERS, ImportAnswer, ImportBody
-from kasar.imports.service import ON_DUPLICATE, ImportOptions, import_records
+from kasar.imports.service import (
+    ON_DUPLICATE,
+    ON_POSSIBLE_DUPLICATE,
+    ImportOptions,
+    import_records,
+)
 from kasar.schema.repository import load_workspace
 from kasar.settings import get_settings
 from kasar.web_common import engine_of, errors, json_body, read_json_object
@@ -98,7 +103,14 @@ def _options(request: Request) -> ImportOptions:
     on_duplicate = params.get("on_duplicate", "skip").strip().lower()
     if on_duplicate not in ON_DUPLICATE:
         raise ValidationFailed("on_duplicate must be one of: " + ", ".join(ON_DUPLICATE))
-    return ImportOptions(dry_run=raw in _TRUE, on_duplicate=on_duplicate)
+    possible = params.get("on_possible_duplicate", "create").strip().lower()
+    if possible not in ON_POSSIBLE_DUPLICATE:
+        raise ValidationFailed(
+            "on_possible_duplicate must be one of: " + ", ".join(ON_POSSIBLE_DUPLICATE)
+        )
+    return ImportOptions(
+        dry_run=raw in _TRUE, on_duplicate=on_duplicate, on_possible_duplicate=possible
+    )
 
 
 def _records(body: dict[str, Any], batch_max: int) -> list[dict[str, Any]]:

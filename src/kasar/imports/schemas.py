@@ -40,7 +40,7 @@ class RecordError(BaseModel):
 
 class RecordOutcome(BaseModel):
     index: int
-    status: Literal["created", "duplicate", "failed"]
+    status: Literal["created", "duplicate", "failed", "held"]
     id: str | None = Field(None, description="the created record's id")
     duplicate_of: str | None = Field(None, description="the id of the record it duplicates")
     matched_on: list[str] | None = Field(
@@ -50,6 +50,10 @@ class RecordOutcome(BaseModel):
         None, description="with on_duplicate update|overwrite: the duplicate changed the record"
     )
     error: RecordError | None = None
+    review_id: str | None = Field(None, description="held: the review queue entry")
+    candidates: list[dict[str, Any]] | None = Field(
+        None, description="held: the stored records it may duplicate, with score and reasons"
+    )
 
 
 class ImportAnswer(BaseModel):
@@ -59,6 +63,9 @@ class ImportAnswer(BaseModel):
     failed: int
     updated: int | None = Field(
         None, description="only with on_duplicate update|overwrite; also counted in duplicates"
+    )
+    held: int | None = Field(
+        None, description="only with on_possible_duplicate=hold: records put in the review queue"
     )
     errors: list[ImportErrorItem]
     results: list[RecordOutcome]
@@ -79,5 +86,13 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
         "description": "skip the duplicate, update the stored record's empty fields from it, "
         "or overwrite the fields it gives",
         "schema": {"type": "string", "enum": ["skip", "update", "overwrite"], "default": "skip"},
+    },
+    {
+        "name": "on_possible_duplicate",
+        "in": "query",
+        "required": False,
+        "description": "create a record that only fuzzily matches a stored one, or hold it in "
+        "the review queue (GET /api/v1/duplicates/review); the answer then adds 'held'",
+        "schema": {"type": "string", "enum": ["create", "hold"], "default": "create"},
     },
 ]

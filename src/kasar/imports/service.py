@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from kasar.db.ids import new_id
+from kasar.dedup.candidates import PossibleDuplicates, enqueue
 from kasar.dedup.matcher import Matcher, MatchKey, record_keys
 from kasar.errors import Conflict, ValidationFailed
 from kasar.records import repository as repo
@@ -33,6 +34,7 @@ from kasar.schema.types import COMPOUND_TYPES, FieldType
 
 ON_DUPLICATE = ("skip", "update", "overwrite")
 MATCH_KINDS = ("email", "phone", "linkedin", "domain", "name")
+ON_POSSIBLE_DUPLICATE = ("create", "hold")
 
 
 @dataclass(frozen=True)
@@ -41,22 +43,27 @@ class ImportOptions:
     ``skip`` leaves the stored record alone, ``update`` fills its empty fields from
     the duplicate, ``overwrite`` replaces the fields the duplicate gives. ``match_on``
     limits duplicate detection to these kinds of key (empty: all; a record's own id
-    always matches)."""
+    always matches). ``on_possible_duplicate``: ``hold`` puts a record that has no
+    exact duplicate but fuzzily matches one (``dedup.candidates``) in the review queue
+    instead of creating it."""
 
     dry_run: bool = False
     on_duplicate: str = "skip"
     match_on: tuple[str, ...] = ()
+    on_possible_duplicate: str = "create"
 
 
 @dataclass
 class RecordResult:
     index: int
-    status: str  # created | duplicate | failed
+    status: str  # created | duplicate | failed | held
     id: str | None = None
     duplicate_of: str | None = None
     matched_on: list[str] | None = None
     error: dict[str, str] | None = None
     updated: bool = False
+    review_id: str | None = None
+    candidates: list[dict[str, Any]] | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
     """column -> (before, after) for what this duplicate wrote into its record."""
 
@@ -71,6 +78,9 @@ class RecordResult:
                 out["updated"] = self.updated
         if self.error is not None:
             out["error"] = self.error
+        if self.candidates is not None:
+            out["review_id"] = self.review_id
+            out["candidates"] = self.candidates
         return out
 
 
@@ -81,9 +91,11 @@ class ImportResult:
     duplicates: int = 0
     failed: int = 0
     updated: int = 0
+    held: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     results: list[RecordResult] = field(default_factory=list)
     on_duplicate: str = "skip"
+    on_possible_duplicate: str = "create"
 
     def to_api(self) -> dict[str, Any]:
         """The documented answer; ``updated`` only when duplicates may update."""
@@ -96,6 +108,8 @@ class ImportResult:
         }
         if with_updated:
             out["updated"] = self.updated
+        if self.on_possible_duplicate == "hold":
+            out["held"] = self.held
         out["errors"] = self.errors
         out["results"] = [r.to_api(with_updated=with_updated) for r in self.results]
         return out
@@ -119,6 +133,10 @@ def import_records(
     obj = ws.object(object_name)
     if options.on_duplicate not in ON_DUPLICATE:
         raise ValidationFailed("on_duplicate must be one of: " + ", ".join(ON_DUPLICATE))
+    if options.on_possible_duplicate not in ON_POSSIBLE_DUPLICATE:
+        raise ValidationFailed(
+            "on_possible_duplicate must be one of: " + ", ".join(ON_POSSIBLE_DUPLICATE)
+        )
     if set(options.match_on) - set(MATCH_KINDS):
         raise ValidationFailed("match_on takes keys among: " + ", ".join(MATCH_KINDS))
     for i, rec in enumerate(records):
@@ -197,6 +215,11 @@ class _Batch:
         ]
         repo.insert_records(self.conn, self.ws, self.obj, rows)
         repo.update_rows(self.conn, self.ws, self.obj, changed)
+        held = self._of("held")
+        if held and not self.options.dry_run:
+            pairs = [(self.records[r.index], r.candidates or []) for r in held]
+            for r, review_id in zip(held, enqueue(self.conn, self.obj.name, pairs), strict=True):
+                r.review_id = review_id
         return self._result()
 
     def _of(self, status: str) -> list[RecordResult]:
@@ -248,13 +271,21 @@ class _Batch:
     def _match(self) -> None:
         kinds = {"id", *self.options.match_on} if self.options.match_on else None
         matcher = Matcher(self.obj.name, self._candidates(), kinds=kinds)
+        possible = None
+        if self.options.on_possible_duplicate == "hold":
+            values = {i: row.values for i, row in self.rows.items()}
+            possible = PossibleDuplicates(self.conn, self.ws, self.obj, values)
         for i in sorted(self.rows):
             found = matcher.find(self.keys[i])
-            if found is None:
+            if found is None and possible and (candidates := possible.candidates(i)):
+                self.results[i] = RecordResult(i, "held", candidates=candidates)
+            elif found is None:
                 system_id = self.rows[i].system.get("id")
                 record_id = system_id if isinstance(system_id, str) else new_id()
                 self.results[i] = RecordResult(i, "created", id=record_id)
                 matcher.add(record_id, self.keys[i])
+                if possible:
+                    possible.created(i, record_id)
             else:
                 self.results[i] = RecordResult(
                     i, "duplicate", duplicate_of=found.target, matched_on=list(found.matched_on)
@@ -326,7 +357,11 @@ class _Batch:
         return list(stored_changed.values())
 
     def _result(self) -> ImportResult:
-        out = ImportResult(self.obj.name, on_duplicate=self.options.on_duplicate)
+        out = ImportResult(
+            self.obj.name,
+            on_duplicate=self.options.on_duplicate,
+            on_possible_duplicate=self.options.on_possible_duplicate,
+        )
         out.results = [self.results[i] for i in range(len(self.records))]
         for r in out.results:
             if r.status == "created":
@@ -334,6 +369,8 @@ class _Batch:
             elif r.status == "duplicate":
                 out.duplicates += 1
                 out.updated += r.updated
+            elif r.status == "held":
+                out.held += 1
             else:
                 out.failed += 1
                 out.errors.append({"index": r.index, **(r.error or {})})
@@ -364,6 +401,7 @@ def _given_groups(obj: ObjectDef, record: Mapping[str, object]) -> list[_Group]:
 __all__ = [
     "MATCH_KINDS",
     "ON_DUPLICATE",
+    "ON_POSSIBLE_DUPLICATE",
     "ImportOptions",
     "ImportResult",
     "Prepared",

@@ -1,0 +1,181 @@
+"""Undoing an import job: delete the records it created, put back the fields it
+updated from their before-images, and leave alone (and report) every record
+changed since: one whose ``updated_at`` is later than the job's end, or whose
+fields no longer hold what the job wrote.
+
+One transaction, so that an undo is all or nothing and a second one is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from kasar.db import tables
+from kasar.errors import Conflict
+from kasar.jobs import repository as jobs_repo
+from kasar.records import repository as repo
+from kasar.schema.model import ObjectDef
+from kasar.schema.repository import Workspace, now_utc
+
+PAGE = 1000
+SKIPPED_SHOWN = 1000
+JR = tables.job_rows
+
+
+def dump_changes(changes: dict[str, tuple[Any, Any]]) -> str:
+    """A before-image: ``{"before": {column: value}, "after": {column: value}}``."""
+    return json.dumps(
+        {
+            "before": {c: _encode(before) for c, (before, _) in changes.items()},
+            "after": {c: _encode(after) for c, (_, after) in changes.items()},
+        }
+    )
+
+
+def load_changes(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    image = json.loads(text)
+    before = {c: _decode(v) for c, v in image["before"].items()}
+    return before, {c: _decode(v) for c, v in image["after"].items()}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "$datetime" in value:
+        return datetime.fromisoformat(value["$datetime"])
+    if isinstance(value, dict) and "$date" in value:
+        return date.fromisoformat(value["$date"])
+    return value
+
+
+@dataclass
+class UndoResult:
+    deleted: int = 0
+    restored: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, record_id: str, reason: str) -> None:
+        self.skipped.append({"id": record_id, "reason": reason})
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "restored": self.restored,
+            "skipped": len(self.skipped),
+            "skipped_records": self.skipped[:SKIPPED_SHOWN],
+        }
+
+
+def undo_job(conn: Connection, ws: Workspace, job_id: str) -> UndoResult:
+    """Raises Conflict for a job that has not ended, a dry run, or a second undo."""
+    job = jobs_repo.get_job(conn, job_id, kind="import", for_update=True)
+    if job.state not in jobs_repo.FINAL_STATES:
+        raise Conflict(f"Import job '{job_id}' is {job.state}; cancel it or wait for its end")
+    if job.row["undone_at"] is not None:
+        raise Conflict(f"Import job '{job_id}' was already undone")
+    if job.options.get("dry_run"):
+        raise Conflict(f"Import job '{job_id}' was a dry run: it wrote no records")
+    finished: datetime = job.row["finished_at"] or now_utc()
+    obj = ws.object(job.object_name)
+    out = UndoResult()
+    _delete_created(conn, ws, obj, job_id, finished, out)
+    _restore_updated(conn, ws, obj, job_id, finished, out)
+    jobs_repo.set_fields(conn, job_id, undone_at=now_utc())
+    return out
+
+
+def _delete_created(
+    conn: Connection, ws: Workspace, obj: ObjectDef, job_id: str, end: datetime, out: UndoResult
+) -> None:
+    table = ws.table(obj.name)
+    last = 0
+    while True:
+        page = conn.execute(
+            select(JR.c.row_number, JR.c.record_id)
+            .where(JR.c.job_id == job_id, JR.c.status == "created", JR.c.row_number > last)
+            .order_by(JR.c.row_number)
+            .limit(PAGE)
+        ).all()
+        if not page:
+            return
+        last = page[-1][0]
+        ids = [str(rid) for _, rid in page]
+        stamps = dict(
+            conn.execute(
+                select(table.c.id, table.c.updated_at).where(table.c.id.in_(ids)).with_for_update()
+            ).all()
+        )
+        gone = [i for i in ids if i not in stamps]
+        changed = [i for i in ids if i in stamps and stamps[i] > end]
+        for rid in gone:
+            out.skip(rid, "deleted since the import")
+        for rid in changed:
+            out.skip(rid, "changed since the import")
+        out.deleted += repo.delete_records(
+            conn, ws, obj, [i for i in ids if i in stamps and stamps[i] <= end]
+        )
+
+
+def _restore_updated(
+    conn: Connection, ws: Workspace, obj: ObjectDef, job_id: str, end: datetime, out: UndoResult
+) -> None:
+    """Per record the job updated (and did not create): the first before-image of
+    each column is restored, if every column still holds the job's last write."""
+    mine = (JR.c.job_id == job_id) & (JR.c.status == "updated")
+    last = ""
+    while True:
+        ids = list(
+            conn.execute(
+                select(JR.c.record_id)
+                .where(mine, JR.c.record_id > last)
+                .group_by(JR.c.record_id)
+                .order_by(JR.c.record_id)
+                .limit(PAGE)
+            ).scalars()
+        )
+        if not ids:
+            return
+        last = ids[-1]
+        created = set(
+            conn.execute(
+                select(JR.c.record_id).where(
+                    JR.c.job_id == job_id, JR.c.status == "created", JR.c.record_id.in_(ids)
+                )
+            ).scalars()
+        )
+        images: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for rid, image in conn.execute(
+            select(JR.c.record_id, JR.c.before_image)
+            .where(mine, JR.c.record_id.in_(ids))
+            .order_by(JR.c.record_id, JR.c.row_number)
+        ):
+            if rid in created or image is None:
+                continue
+            first, latest = images.setdefault(rid, ({}, {}))
+            before, after = load_changes(image)
+            for column, value in before.items():
+                first.setdefault(column, value)
+            latest.update(after)
+        stored = repo.rows_by_id(conn, ws, obj, list(images), for_update=True)
+        restored = []
+        for rid, (first, latest) in images.items():
+            row = stored.get(rid)
+            if row is None:
+                out.skip(rid, "deleted since the import")
+            elif row["updated_at"] > end or any(row.get(c) != v for c, v in latest.items()):
+                out.skip(rid, "changed since the import")
+            else:
+                restored.append({**row, **first, "updated_at": now_utc()})
+        repo.update_rows(conn, ws, obj, restored)
+        out.restored += len(restored)
