@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-slow lint bench clean
+.PHONY: run test test-slow lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +18,12 @@ run: $(STAMP)
 	$(BIN)/kasar serve
 
 ## Every test, on SQLite and PostgreSQL (PostgreSQL required when CI=true).
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -m "not slow" -q
+
+## The browser that tests/web drives: Debian's package (Playwright downloads none).
+chromium:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
 ## The slow batteries: crash loops, fuzzing, load.
 test-slow: $(STAMP)

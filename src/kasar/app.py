@@ -9,11 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
@@ -22,10 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kasar import __version__
 from kasar.auth.routes import router as auth_router
 from kasar.db.engine import is_sqlite, make_engine
+from kasar.dedup.routes import router as duplicates_router
 from kasar.errors import KasarError, RateLimited
+from kasar.exports.job_routes import router as export_jobs_router
 from kasar.exports.routes import router as exports_router
+from kasar.imports.job_routes import router as import_jobs_router
 from kasar.imports.routes import router as imports_router
 from kasar.jobs.runtime import start_background_worker
+from kasar.mcp.server import mount as mount_mcp
 from kasar.pipelines.routes import router as pipelines_router
 from kasar.records.routes import router as records_router
 from kasar.schema.routes import router as schema_router
@@ -35,6 +41,7 @@ log = logging.getLogger("kasar")
 access_log = logging.getLogger("kasar.access")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+WEB_DIR = Path(__file__).parent / "web"  # the import/export page: static, public, no data
 
 _HTTP_CODES = {
     400: "VALIDATION_ERROR",
@@ -215,10 +222,16 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         pipelines_router,
         records_router,
         imports_router,
+        import_jobs_router,
         exports_router,
+        export_jobs_router,
+        duplicates_router,
     ):
         api.include_router(router)
     app.include_router(api)
+    mount_mcp(app, app.state.engine)  # MCP over streamable HTTP at /mcp
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.add_api_route("/", lambda: FileResponse(WEB_DIR / "index.html"), include_in_schema=False)
     app.add_exception_handler(KasarError, _kasar_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
