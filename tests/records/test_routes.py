@@ -233,7 +233,8 @@ def test_filters_through_the_api(client: TestClient, member_headers: H) -> None:
         "/api/v1/records/contacts",
         headers=member_headers,
         params={
-            "filters": '{"type":"OR","conditions":[{"field":"company_name","operator":"contains","value":"acm"},'
+            "filters": '{"type":"OR","conditions":['
+            '{"field":"company_name","operator":"contains","value":"acm"},'
             '{"field":"first_name","operator":"eq","value":"nobody"}]}'
         },
     ).json()

@@ -65,4 +65,3 @@ def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = 
         raise
     if hits > limit:
         raise RateLimited(retry_after=max(1, window + WINDOW_SECONDS - int(now)))
-

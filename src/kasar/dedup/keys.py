@@ -38,9 +38,11 @@ def match_keys_for(obj: ObjectDef, values: Mapping[str, object]) -> set[tuple[st
     keys: set[tuple[str, str]] = set()
     for f in obj.fields:
         if f.type is FieldType.EMAILS:
-            keys.update(("email", k) for e in _list(values, f.list_column, f.column) if (k := email_key(e)))
+            emails = _list(values, f.list_column, f.column)
+            keys.update(("email", k) for e in emails if (k := email_key(e)))
         elif f.type is FieldType.PHONES:
-            keys.update(("phone", k) for p in _list(values, f.list_column, f.column) if (k := phone_key(p)))
+            phones = _list(values, f.list_column, f.column)
+            keys.update(("phone", k) for p in phones if (k := phone_key(p)))
         elif f.type is FieldType.URL and isinstance(v := values.get(f.column), str):
             if f.name == "linkedin" and (k := linkedin_key(v)):
                 keys.add(("linkedin", k))

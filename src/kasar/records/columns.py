@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, func
-from sqlalchemy.sql import expression as sx
 
 from kasar.db import tables
 from kasar.errors import ValidationFailed

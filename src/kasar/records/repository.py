@@ -248,10 +248,9 @@ def _resolve_names(
             if k in ids:
                 r.values[f.column] = ids[k]
             else:
-                errors.setdefault(
-                    i,
-                    f"Field '{f.name}_name': no {f.relation} record named '{r.relation_names[f.name]}'",
-                )
+                name = r.relation_names[f.name]
+                message = f"Field '{f.name}_name': no {f.relation} record named '{name}'"
+                errors.setdefault(i, message)
 
 
 def lock_for_write(
