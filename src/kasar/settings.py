@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     text_max_length: int = 65_535
     rate_limit_per_minute: int = 6000
     log_level: str = "INFO"
+    # Duplicates (docs/duplicates.md): the score from which a pair is a possible
+    # duplicate, and how long a merge can be undone.
+    fuzzy_threshold: float = 0.85
+    merge_retention_days: int = 30
     # Run queued jobs inside the server process: "auto" = yes on SQLite, no on
     # PostgreSQL (where `kasar worker` processes do it).
     run_jobs: str = "auto"

@@ -15,6 +15,9 @@ from kasar.errors import KasarError, PayloadTooLarge, ValidationFailed
 from kasar.settings import get_settings
 
 M = TypeVar("M", bound=BaseModel)
+# Deeper JSON is refused: orjson parses up to 1024 levels but serialises only 254, and
+# the idempotency digest and job files serialise what a client sent.
+MAX_JSON_DEPTH = 64
 
 
 class ErrorBody(BaseModel):
@@ -35,7 +38,10 @@ _DESCRIPTIONS = {
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    """OpenAPI ``responses`` for the error statuses a route can answer; a route that
+    takes a token (401) can also meet the per-token rate limit (429)."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     out: dict[int | str, dict[str, Any]] = {
         s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses
     }
@@ -75,9 +81,24 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise ValidationFailed("The request needs a JSON body")
     try:
-        return orjson.loads(raw)
+        doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"The body is not valid JSON: {exc}") from None
+    if _deeper_than(doc, MAX_JSON_DEPTH):
+        raise ValidationFailed(f"The body is nested too deep (at most {MAX_JSON_DEPTH} levels)")
+    return doc
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """True when arrays and objects nest more than ``limit`` levels (no recursion)."""
+    stack = [(doc, 1)] if isinstance(doc, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

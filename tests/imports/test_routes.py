@@ -248,7 +248,12 @@ def test_openapi_documents_the_route(client: TestClient) -> None:
     op = client.get("/openapi.json").json()["paths"]["/api/v1/import/{object_name}"]["post"]
     schema = op["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["records"]["maxItems"] == 50
-    assert {p["name"] for p in op["parameters"]} == {"object_name", "dry_run", "on_duplicate"}
+    assert {p["name"] for p in op["parameters"]} == {
+        "object_name",
+        "dry_run",
+        "on_duplicate",
+        "on_possible_duplicate",
+    }
     assert {"200", "400", "401", "403", "413"} <= set(op["responses"])
 
 

@@ -2,11 +2,14 @@
 
 Each function maps one written form of an email, phone, LinkedIn profile, name or
 domain to the key that two duplicates share, or None when there is nothing to match
-on. Every function is idempotent: a key normalises to itself.
+on. Every function is idempotent: a key normalises to itself. Keys fit the match-key
+column (``MAX_KEY_CHARS``): a longer one keeps its start and ends with a digest of
+the whole, so that equal keys stay equal and different ones stay different.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -20,6 +23,16 @@ LINKEDIN_KINDS = frozenset({"in", "company", "school", "showcase"})
 # Characters that end a URL component; a decoded slug containing one cannot round-trip.
 _SLUG_FORBIDDEN = frozenset("/?#%@:\\")
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_MAX_HOST_CHARS = 253  # the longest domain name DNS allows
+MAX_KEY_CHARS = 400  # the width of kasar_match_keys.value (VARCHAR(400) on PostgreSQL)
+
+
+def _bounded(key: str | None) -> str | None:
+    """``key``, or for a longer one its start, ``~`` and the SHA-256 of the whole."""
+    if key is None or len(key) <= MAX_KEY_CHARS:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: MAX_KEY_CHARS - len(digest) - 1]}~{digest}"
 
 
 def _fold(text: str) -> str:
@@ -38,7 +51,7 @@ def _split_url(text: str) -> SplitResult:
 def email_key(email: str) -> str | None:
     """The email trimmed, NFKC-normalised and case-folded; None if empty."""
     key = _fold(email.strip()).strip()
-    return key or None
+    return _bounded(key or None)
 
 
 def phone_key(e164: str) -> str | None:
@@ -58,7 +71,7 @@ def name_key(*parts: str | None) -> str | None:
     text = unicodedata.normalize("NFKD", _fold(unicodedata.normalize("NFKD", text)))
     text = "".join(c for c in text if not unicodedata.combining(c))
     key = " ".join(text.split())
-    return key or None
+    return _bounded(key or None)
 
 
 def linkedin_key(value: str) -> str | None:
@@ -102,7 +115,7 @@ def _linkedin_slug(kind: str, raw_slug: str) -> str | None:
     slug = _fold(unquote(raw_slug))
     if not slug or any(c in _SLUG_FORBIDDEN or not c.isprintable() or c.isspace() for c in slug):
         return None
-    return f"{kind}/{slug}"
+    return _bounded(f"{kind}/{slug}")
 
 
 def domain_key(value: str) -> str | None:
@@ -110,7 +123,7 @@ def domain_key(value: str) -> str | None:
 
     Scheme, userinfo, port, path, query and trailing dot are dropped (so an email
     address gives its domain); non-ASCII names are IDNA-encoded. None when empty, when
-    there is no dot, or when the host cannot be a domain name.
+    there is no dot, or when the host cannot be a domain name (longer than 253 characters).
     """
     text = value.strip()
     if not text:
@@ -133,4 +146,4 @@ def domain_key(value: str) -> str | None:
     # Repeated, so that the key of "www.www.acme.com" is stable; "www.com" is kept.
     while host.startswith("www.") and "." in host[4:]:
         host = host[4:]
-    return host if "." in host else None
+    return host if "." in host and len(host) <= _MAX_HOST_CHARS else None

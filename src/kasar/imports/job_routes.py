@@ -106,7 +106,7 @@ async def _options_part(part: str | UploadFile | None) -> Any:
         raise ValidationFailed("The upload needs an 'options' part (JSON)")
     text = part if isinstance(part, str) else (await part.read(1024 * 1024)).decode("utf-8")
     try:
-        return json.loads(text)
+        return orjson.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationFailed("The 'options' part is not valid JSON") from None
 
@@ -209,7 +209,7 @@ def _encode_cursor(job: jobs_repo.Job) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, job_id = json.loads(raw)
+        stamp, job_id = orjson.loads(raw)
         return datetime.fromisoformat(stamp), str(job_id)
     except (ValueError, TypeError):
         raise ValidationFailed("cursor is not a cursor this list returned") from None

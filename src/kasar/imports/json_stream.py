@@ -17,12 +17,34 @@ from kasar.imports.source import Rows, RowSource, first_and_rest
 
 MAX_JSON_VALUE_CHARS = 64 * 1024 * 1024
 _JSON_NON_SPACE = re.compile(r"[^ \t\n\r]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _as_record(value: object, number: int, where: str = "") -> dict[str, object]:
     if not isinstance(value, dict):
         raise ValidationFailed(f"Record {number} is not a JSON object{where}", {"record": number})
+    if _has_lone_surrogate(value):  # "\ud800" is valid JSON but not text anything can store
+        raise ValidationFailed(
+            f"Record {number} holds an invalid \\u escape (a lone surrogate){where}",
+            {"record": number},
+        )
     return value
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """Whether a decoded value holds a lone surrogate anywhere (without recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _unreadable(exc: Exception) -> str:

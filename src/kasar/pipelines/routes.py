@@ -34,7 +34,7 @@ def list_pipelines(request: Request, _: User = Depends(current_user)) -> dict[st
 
 @router.put(
     "/pipelines/{object_name}/{record_id}/move",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 401, 404, 413),
     openapi_extra=json_body(MoveIn),
 )
 async def move(

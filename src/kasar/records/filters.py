@@ -7,11 +7,11 @@ values are bound parameters, converted to the field's type first.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
 from kasar.db.functions import ci_lower
@@ -79,8 +79,8 @@ def parse_filters(
     if filters is not None and any(simple):
         raise ValidationFailed("Use either filter_field/filter_operator/filter_value or filters")
     if filters is not None:
-        try:
-            doc = json.loads(filters)
+        try:  # orjson: strict (no lone surrogates, NaN or runaway nesting)
+            doc = orjson.loads(filters)
         except (ValueError, RecursionError):
             raise ValidationFailed("'filters' is not valid JSON") from None
         return parse_group(doc)

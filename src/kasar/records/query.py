@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from kasar.errors import ValidationFailed
-from kasar.records.columns import KeyColumns
+from kasar.records.columns import KeyColumns, KeyKind
 from kasar.records.filters import Group, compile_filter
 from kasar.schema.model import SYSTEM_KEYS, ObjectDef
 from kasar.schema.repository import Workspace
-from kasar.schema.types import FieldType
+from kasar.schema.types import NUMERIC_TYPES, FieldType
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,19 @@ def encode_cursor(q: RecordQuery, last_value: Any, last_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
 
-def decode_cursor(q: RecordQuery, cursor: str) -> tuple[Any, str]:
+def decode_cursor(q: RecordQuery, cursor: str, kind: KeyKind | None = None) -> tuple[Any, str]:
+    """The (sort value, id) a cursor resumes after. A cursor comes back from the
+    client: with ``kind`` (the sort key's), its value must be one this key can hold,
+    so that a tampered cursor is a 400 rather than a type error in the database."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        doc = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        doc = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         tag, raw = doc["v"]
         last_id = doc["i"]
-        if doc["s"] != q.sort_by or doc["d"] != q.sort_dir or not isinstance(last_id, str):
+        if doc["s"] != q.sort_by or doc["d"] != q.sort_dir or not _plain_text(last_id):
             raise ValueError("cursor of another query")
+        if kind is not None and not _fits(kind, tag, raw):
+            raise ValueError("a value this key cannot hold")
         if tag == "dt":
             return datetime.fromisoformat(raw), last_id
         if tag == "d":
@@ -144,3 +150,28 @@ def decode_cursor(q: RecordQuery, cursor: str) -> tuple[Any, str]:
         raise ValidationFailed(
             "Invalid cursor: pass nextCursor from the previous page with the same sort"
         ) from None
+
+
+def _plain_text(value: object) -> bool:
+    return isinstance(value, str) and "\x00" not in value
+
+
+def _fits(kind: KeyKind, tag: str, raw: object) -> bool:
+    """Whether a cursor's tagged value is of the kind ``encode_cursor`` writes for the key."""
+    if raw is None:
+        return tag == "v"
+    ftype = kind.type
+    if ftype is FieldType.DATETIME:
+        return tag == "dt" and isinstance(raw, str)
+    if ftype is FieldType.DATE:
+        return tag == "d" and isinstance(raw, str)
+    if tag != "v":
+        return False
+    if ftype is FieldType.BOOLEAN:
+        return isinstance(raw, bool)
+    integer = isinstance(raw, int) and not isinstance(raw, bool) and -(2**63) <= raw < 2**63
+    if ftype is FieldType.INTEGER:
+        return integer
+    if ftype in NUMERIC_TYPES:
+        return integer or isinstance(raw, float)  # orjson reads only finite floats
+    return _plain_text(raw)

@@ -114,7 +114,7 @@ def list_records(
     obj = ws.object(object_name)
     stmt, cols = build_select(conn, ws, obj, q)
     if cursor:
-        last_value, last_id = decode_cursor(q, cursor)
+        last_value, last_id = decode_cursor(q, cursor, cols.kind(q.sort_by))
         stmt = stmt.where(after_cursor(cols, q, last_value, last_id))
     rows = conn.execute(stmt.limit(limit + 1)).mappings().all()
     total = count_matching(conn, ws, obj, q.filter)

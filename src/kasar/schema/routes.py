@@ -47,7 +47,7 @@ def get_object(
 @router.post(
     "/schema/objects",
     status_code=201,
-    responses=errors(400, 401, 403),
+    responses=errors(400, 401, 403, 413),
     openapi_extra=json_body(ObjectIn),
 )
 async def create_object(request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
@@ -64,7 +64,7 @@ async def create_object(request: Request, _: User = Depends(admin_user)) -> dict
 @router.post(
     "/schema/{object_name}/fields",
     status_code=201,
-    responses=errors(400, 401, 403),
+    responses=errors(400, 401, 403, 413),
     openapi_extra=json_body(FieldIn),
 )
 async def add_field(

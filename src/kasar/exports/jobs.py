@@ -1,0 +1,276 @@
+"""The export job (spec §11): the export engine without a row cap, written into the
+job's ``output`` blob as it goes, in csv, json, ndjson or xlsx.
+
+The rows are read in one snapshot (so ``total_rows``, the JSON ``total`` and the
+rows agree) while the output is committed in pieces of ``CHUNK_BYTES``, each in a
+short ``commit_chunk`` transaction with the progress (``rows_read``), by a second
+thread, so that storing a piece overlaps reading the next; a commit also happens
+at least every ``PROGRESS_SECONDS``, so rows/s, the ETA and a cancel stay live.
+Memory stays flat: a few pieces at most.
+
+A snapshot cannot be resumed in another process, so a job whose worker died
+starts again from scratch: the next worker deletes the partial output and
+exports everything anew (docs/export-jobs.md, "Restarts").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection
+
+from kasar.db.engine import write_transaction
+from kasar.exports.service import (
+    ExportRequest,
+    count_total,
+    parse_request,
+    snapshot_transaction,
+)
+from kasar.exports.writers import write_csv, write_ndjson
+from kasar.exports.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
+from kasar.exports.xlsx import write_xlsx
+from kasar.jobs import repository as jobs_repo
+from kasar.jobs.blobs import CHUNK_BYTES, delete_blob, write_blob
+from kasar.jobs.runtime import JobCancelled, JobContext, register
+from kasar.schema.repository import Workspace, load_workspace, now_utc
+
+log = logging.getLogger("kasar.exports")
+
+OUTPUT = "output"
+FORMATS = ("csv", "json", "ndjson", "xlsx")
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "xlsx": XLSX_MEDIA_TYPE,
+}
+PROGRESS_SECONDS = 1.0
+QUEUED = 2  # pieces of output waiting to be stored
+OPTIONS = ("object", "format", "fields", "filter_field", "filter_operator", "filter_value",
+           "filters", "sort_by", "sort_dir", "limit")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportJobOptions:
+    """An export job's parameters as stored with the job: the keys of spec §8, with
+    ``fields`` resolved to the keys in output order and ``filters`` a FilterGroup
+    object. ``job_routes.parse_export_job`` checks a request's."""
+
+    object: str
+    format: str = "json"
+    fields: list[str] = field(default_factory=list)
+    filter_field: str | None = None
+    filter_operator: str | None = None
+    filter_value: str | None = None
+    filters: Any = None
+    sort_by: str = "created_at"
+    sort_dir: str = "desc"
+    limit: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> ExportJobOptions:
+        return cls(**{k: v for k, v in stored.items() if k in OPTIONS})
+
+    def request(self, ws: Workspace) -> ExportRequest:
+        """The engine's request; raises if the schema changed so that it no longer holds."""
+        return parse_request(
+            ws,
+            self.object,
+            fields=",".join(self.fields) or None,
+            filter_field=self.filter_field,
+            filter_operator=self.filter_operator,
+            filter_value=self.filter_value,
+            filters=None if self.filters is None else json.dumps(self.filters),
+            sort_by=self.sort_by,
+            sort_dir=self.sort_dir,
+            limit=self.limit,
+            default_limit=None,
+            max_limit=None,
+        )
+
+
+def create_export_job(
+    conn: Connection, opts: ExportJobOptions, *, created_by: str
+) -> jobs_repo.Job:
+    return jobs_repo.create_job(
+        conn, kind="export", object_name=opts.object, options=opts.to_dict(), created_by=created_by
+    )
+
+
+@register("export")
+def run_export_job(ctx: JobContext) -> None:
+    opts = ExportJobOptions.from_stored(ctx.job.options)
+    ctx.commit_chunk(lambda conn: _restart(conn, ctx.job.id))
+    try:
+        with BlobOutput(ctx) as output, snapshot_transaction(ctx.engine) as conn:
+            ws = load_workspace(conn)
+            req = opts.request(ws)
+            total = count_total(conn, ws, req)
+            rows = total if req.limit is None else min(total, req.limit)
+            ctx.commit_chunk(lambda c: jobs_repo.set_fields(c, ctx.job.id, total_rows=rows))
+            if opts.format == "xlsx":
+                write_xlsx(conn, ws, req, output, on_rows=output.add_rows)
+            else:
+                for chunk, n in _chunks(opts.format, conn, ws, req, total):
+                    output.write(chunk, n)
+            output.close()
+    except JobCancelled as exc:
+        if str(exc) == "cancelled":
+            _discard(ctx)
+        raise
+    except Exception:
+        _discard(ctx)
+        raise
+
+
+def _restart(conn: Connection, job_id: str) -> None:
+    """From scratch: a previous attempt's partial output and counts are dropped."""
+    delete_blob(conn, job_id, OUTPUT)
+    jobs_repo.set_fields(
+        conn, job_id, rows_read=0, last_row=0, total_rows=None, started_at=now_utc()
+    )
+
+
+def _discard(ctx: JobContext) -> None:
+    """Drop the partial output of a job that stops, unless another worker owns it now."""
+    try:
+        with write_transaction(ctx.engine) as conn:
+            current = jobs_repo.get_job(conn, ctx.job.id, for_update=True)
+            if current.row["worker_id"] == ctx.worker_id:
+                delete_blob(conn, ctx.job.id, OUTPUT)
+    except Exception:  # the job's own error matters more; the output is unreachable anyway
+        log.warning("could not delete the partial output of job %s", ctx.job.id, exc_info=True)
+
+
+def _chunks(
+    fmt: str, conn: Connection, ws: Workspace, req: ExportRequest, total: int
+) -> Iterator[tuple[bytes, int]]:
+    """The output's bytes with the number of records each piece completes."""
+    if fmt == "csv":
+        inside, header = False, 1
+        for chunk in write_csv(conn, ws, req):
+            n, inside = csv_records(chunk, inside)
+            yield chunk, n - header
+            header = 0
+        return
+    if fmt == "ndjson":
+        for chunk in write_ndjson(conn, ws, req):
+            yield chunk, chunk.count(b"\n")
+        return
+    # JSON: the NDJSON lines are the same record objects; joined with commas inside
+    # the document they are byte for byte what ``writers.write_json`` writes.
+    yield b'{"format":"json","records":[', 0
+    first = True
+    for chunk in write_ndjson(conn, ws, req):
+        records = chunk[:-1].replace(b"\n", b",")
+        yield (records if first else b"," + records), chunk.count(b"\n")
+        first = False
+    yield b'],"total":' + str(total).encode() + b"}", 0
+
+
+def csv_records(chunk: bytes, inside: bool) -> tuple[int, bool]:
+    """How many rows of RFC 4180 CSV end in ``chunk`` (line ends outside quotes),
+    given whether it starts inside a quoted cell; and whether it ends inside one."""
+    if b'"' not in chunk:
+        return (0 if inside else chunk.count(b"\n")), inside
+    parts = chunk.split(b'"')
+    ends = sum(p.count(b"\n") for p in parts[(1 if inside else 0) :: 2])
+    return ends, inside ^ (len(parts) % 2 == 0)
+
+
+class BlobOutput:
+    """A write-only file over the job's output blob. Pieces of ``CHUNK_BYTES`` are
+    committed with the rows done, each in one short ``commit_chunk`` transaction
+    (which refuses it once the job is cancelled or taken over), by a thread of
+    their own: the database stores one piece while the export reads the next. At
+    most ``QUEUED`` pieces wait; the thread's error (a cancel) is raised here, at
+    the next write or at ``close``. Use it as a context manager: leaving it stops
+    the thread, so that nothing is written after an error."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._buffer = bytearray()
+        self._rows = 0
+        self._seq = 0
+        self._due = time.monotonic() + PROGRESS_SECONDS
+        self._pieces: queue.Queue[tuple[bytes, int, int] | None] = queue.Queue(QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._store, name="kasar-export-output")
+
+    def __enter__(self) -> BlobOutput:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self._pieces.put(None)
+            self._thread.join()
+
+    def write(self, data: bytes, rows: int = 0, /) -> int:
+        self._buffer += data
+        self._rows += rows
+        if len(self._buffer) >= CHUNK_BYTES or time.monotonic() >= self._due:
+            self._send(final=False)
+        return len(data)
+
+    def add_rows(self, rows: int) -> None:
+        self.write(b"", rows)
+
+    def flush(self) -> None:
+        """Nothing to do: pieces are committed as they fill."""
+
+    def close(self) -> None:
+        """Commit the rest and wait for every piece to be stored."""
+        self._send(final=True)
+        self.__exit__()
+        self._raise_error()
+
+    def _send(self, *, final: bool) -> None:
+        cut = len(self._buffer) if final else len(self._buffer) // CHUNK_BYTES * CHUNK_BYTES
+        piece = (bytes(memoryview(self._buffer)[:cut]), self._rows, self._seq)
+        while True:
+            self._raise_error()
+            try:
+                self._pieces.put(piece, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        del self._buffer[:cut]
+        self._rows = 0
+        self._seq += -(-cut // CHUNK_BYTES)
+        self._due = time.monotonic() + PROGRESS_SECONDS
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _store(self) -> None:
+        job_id = self._ctx.job.id
+        while (piece := self._pieces.get()) is not None:
+            if self._error is None:
+                try:
+                    self._ctx.commit_chunk(partial(_store_piece, job_id, *piece))
+                except BaseException as exc:  # handed to the exporting thread
+                    self._error = exc
+
+
+def _store_piece(job_id: str, data: bytes, rows: int, seq: int, conn: Connection) -> None:
+    # A piece needs no flush of its own: the job's final, synchronous commit
+    # (completed) flushes the log up to it, and a job that never gets there is
+    # exported again from scratch anyway.
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    if data:
+        write_blob(conn, job_id, OUTPUT, [data], start_seq=seq)
+    jobs_repo.add_progress(conn, job_id, rows_read=rows)
