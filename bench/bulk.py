@@ -25,6 +25,7 @@ temporary SQLite file; no validation, no deduplication), in a child process.
     .venv/bin/python bench/bulk.py                 # 100,000 rows, both databases (~5 min)
     .venv/bin/python bench/bulk.py --full          # and 1,000,000 (long: run it in the background)
     .venv/bin/python bench/bulk.py --databases sqlite --sizes 20000
+    .venv/bin/python bench/bulk.py --exports-only --sizes 1000000   # export jobs only (~5 min)
 
 Needs ``pip install django django-import-export`` (bench only). PostgreSQL:
 ``KASAR_BENCH_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres) must
@@ -366,44 +367,33 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def bench_size(size: int, kinds: list[str], workdir: Path, rounds: int) -> dict[str, Any]:
-    file = workdir / f"contacts_{size}.csv"
-    started = time.perf_counter()
-    generate(file, size)
-    say(
-        f"\n## {size:,} rows ({file.stat().st_size / 1e6:.1f} MB, generated in "
-        f"{time.perf_counter() - started:.1f} s)"
-    )
-    django = run_child("django", str(file), str(workdir))
-    dj_rate = size / django["seconds"]
-    say(
-        f"django-import-export (bulk, SQLite): {django['seconds']:.1f} s, {dj_rate:,.0f} rows/s, "
-        f"{django['stored']:,} stored, peak RSS {django['rss_mb']:.0f} MB"
-    )
-    out: dict[str, Any] = {"django": django}
+def bench_size(
+    size: int, kinds: list[str], workdir: Path, rounds: int, imports: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    say(f"\n## {size:,} rows")
+    if imports:
+        file = workdir / f"contacts_{size}.csv"
+        generate(file, size)
+        say(f"generated {file.stat().st_size / 1e6:.1f} MB of CSV")
+        django = run_child("django", str(file), str(workdir))
+        out["django"] = django
+        say(
+            f"django-import-export (bulk, SQLite): {django['seconds']:.1f} s, "
+            f"{size / django['seconds']:,.0f} rows/s, {django['stored']:,} stored, "
+            f"peak RSS {django['rss_mb']:.0f} MB"
+        )
     for kind in kinds:
         with database(kind, workdir, size) as url:
             engine = make_engine(url)
             upgrade(engine)
-            kasar = run_child("kasar", url, str(file))
-            rate = size / kasar["seconds"]
-            raw = raw_load(kind, url, file)
-            c = kasar["counters"]
-            pool = f"pool {p:.0f} MB" if (p := kasar["pool_rss_mb"]) else "no validation pool"
-            say(
-                f"{kind}: import job {kasar['seconds']:.1f} s, {rate:,.0f} rows/s "
-                f"(upload {kasar['upload']:.1f} s); created {c['created']:,}, duplicates "
-                f"{c['duplicates']:,}, failed {c['failed']:,}; peak RSS {kasar['rss_mb']:.0f} MB "
-                f"({pool})"
-            )
-            say(
-                f"{kind}: raw bulk load {raw:.2f} s, {size / raw:,.0f} rows/s | "
-                f"vs django {rate / dj_rate:.2f}x (goal >= 5) | raw / job "
-                f"{kasar['seconds'] / raw:.1f}x (goal <= 5)"
-            )
+            if imports:
+                out[kind] = bench_import(kind, url, file, size, out["django"])
             top_up(engine, size)
-            jobs = [export_job(engine) for _ in range(rounds)]
-            dumps = [raw_dump(engine, url) for _ in range(rounds)]
+            jobs, dumps = [], []
+            for _ in range(rounds):  # alternated, so that load from elsewhere weighs on both
+                jobs.append(export_job(engine))
+                dumps.append(raw_dump(engine, url))
             job_s, download_s, size_b = min(jobs)
             dump_s = min(dumps)
             say(
@@ -411,9 +401,30 @@ def bench_size(size: int, kinds: list[str], workdir: Path, rounds: int) -> dict[
                 f"{size_b / 1e6:.0f} MB; download {download_s:.2f} s) | dump {dump_s:.2f} s "
                 f"({size / dump_s:,.0f} rows/s) | ratio {job_s / dump_s:.2f} (goal <= 2)"
             )
-            out[kind] = {"import": kasar, "raw_load": raw, "export": job_s, "dump": dump_s}
             engine.dispose()
     return out
+
+
+def bench_import(
+    kind: str, url: str, file: Path, size: int, django: dict[str, Any]
+) -> dict[str, Any]:
+    kasar = run_child("kasar", url, str(file))
+    rate = size / kasar["seconds"]
+    raw = raw_load(kind, url, file)
+    c = kasar["counters"]
+    pool = f"pool {p:.0f} MB" if (p := kasar["pool_rss_mb"]) else "no validation pool"
+    say(
+        f"{kind}: import job {kasar['seconds']:.1f} s, {rate:,.0f} rows/s "
+        f"(upload {kasar['upload']:.1f} s); created {c['created']:,}, duplicates "
+        f"{c['duplicates']:,}, failed {c['failed']:,}; peak RSS {kasar['rss_mb']:.0f} MB "
+        f"({pool})"
+    )
+    say(
+        f"{kind}: raw bulk load {raw:.2f} s, {size / raw:,.0f} rows/s | "
+        f"vs django {rate / (size / django['seconds']):.2f}x (goal >= 5) | raw / job "
+        f"{kasar['seconds'] / raw:.1f}x (goal <= 5)"
+    )
+    return {"import": kasar, "raw_load": raw}
 
 
 def main() -> None:
@@ -422,6 +433,7 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated row counts (overrides --full)")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, default=3, help="export rounds (best is kept)")
+    parser.add_argument("--exports-only", action="store_true", help="skip the imports")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -444,8 +456,11 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     with tempfile.TemporaryDirectory(prefix="kasar-bulk-") as tmp:
-        results = {size: bench_size(size, kinds, Path(tmp), args.rounds) for size in sizes}
-    if len(sizes) > 1:
+        results = {
+            size: bench_size(size, kinds, Path(tmp), args.rounds, not args.exports_only)
+            for size in sizes
+        }
+    if len(sizes) > 1 and not args.exports_only:
         small, large = results[sizes[0]], results[sizes[-1]]
         for kind in kinds:
             a, b = small[kind]["import"], large[kind]["import"]

@@ -86,6 +86,18 @@ def test_token_similarity_rates_typos_not_other_names() -> None:
     assert token_similarity("jean pierre", "jeanpierre") == 0.9
 
 
+def test_an_initial_needs_more_than_the_name() -> None:
+    """ "J." is every James, John and Julie: the same company makes it a match."""
+    for full, short in [("John", "J."), ("Jean-Pierre", "J.-P.")]:
+        alone = score(person(full, "Dupont"), person(short, "Dupont"))
+        assert alone == (0.82, ("name~0.82", "initial"))
+        value, reasons = matches(
+            person(full, "Dupont", company_id="c1"), person(short, "Dupont", company_id="c1")
+        )
+        assert (value, reasons) == (0.87, ("name~0.82", "initial", "same company"))
+    assert score(person("J.", "Dupont"), person("J.", "Dupont"))[0] == 0.82
+
+
 @pytest.mark.parametrize(
     ("a", "b", "reason"),
     [
@@ -95,8 +107,6 @@ def test_token_similarity_rates_typos_not_other_names() -> None:
         (("Katherine", "Moss"), ("Kate", "Moss"), "nickname"),
         (("Catherine", "Moss"), ("Cathy", "Moss"), "nickname"),
         (("Jean-Philippe", "Dupont"), ("Jean-Phi", "Dupont"), "nickname"),
-        (("John", "Smith"), ("J.", "Smith"), "initial"),
-        (("Jean-Pierre", "Dupont"), ("J.-P.", "Dupont"), "initial"),
         (("John", "Smith"), ("Smith", "John"), "swapped names"),
         (("Éloïse", "Durand"), ("  ELOISE ", "durand"), None),  # case, accents, spaces
     ],
@@ -140,11 +150,17 @@ def test_conflicting_evidence_is_the_fuzzy_homonym_rule() -> None:
     assert phones[0] < DEFAULT_THRESHOLD and "different phones" in phones[1]
 
 
-def test_a_shared_related_record_adds_evidence() -> None:
+def test_a_related_record_is_evidence_both_ways() -> None:
     a = person("Jon", "Smith", company_id="c1")
-    value, reasons = score(a, person("John", "Smith", company_id="c1"))
-    assert "same company" in reasons
-    assert value > score(a, person("John", "Smith"))[0]
+    assert score(a, person("John", "Smith", company_id="c1")) == (
+        0.99,
+        ("name~0.96", "same company"),
+    )
+    assert score(a, person("John", "Smith")) == (0.96, ("name~0.96",))
+    assert score(a, person("John", "Smith", company_id="c2")) == (
+        0.76,
+        ("name~0.96", "different company"),
+    )
 
 
 def test_a_contact_needs_both_names_and_other_objects_have_no_profile() -> None:

@@ -169,10 +169,11 @@ def test_unmerge_refuses_to_lose_edits_of_merged_fields(
 ) -> None:
     merge_id = merge(engine, "contacts", crm["ann"], [crm["ann2"]])["merge_id"]
     with write_transaction(engine) as conn:
-        update_record(conn, load_workspace(conn), "contacts", crm["ann"], {"job_title": "CEO"})
+        edit = {"job_title": "CEO", "email": "ann@acme.com"}  # drops the merged address
+        update_record(conn, load_workspace(conn), "contacts", crm["ann"], edit)
     with pytest.raises(Conflict) as caught:
         undo(engine, merge_id)
-    assert caught.value.details == {"fields": ["job_title"]}
+    assert caught.value.details == {"fields": ["email", "job_title"]}
     assert not exists(engine, "contacts", crm["ann2"])  # nothing happened
 
 

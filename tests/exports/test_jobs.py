@@ -32,7 +32,7 @@ from kasar.exports.writers import WRITERS
 from kasar.imports.files import open_rows
 from kasar.jobs import repository as jobs_repo
 from kasar.jobs import runtime
-from kasar.jobs.blobs import blob_size, read_blob, write_blob
+from kasar.jobs.blobs import CHUNK_BYTES, blob_size, read_blob, write_blob
 from kasar.jobs.runtime import JobContext, run_one
 from kasar.records import repository as repo
 from kasar.records.validation import validate_write
@@ -382,23 +382,27 @@ def peak_memory(engine: Engine, fmt: str, limit: int) -> int:
     return peak
 
 
+def assert_flat(small: int, large: int) -> None:
+    """The peak is a few 1 MiB pieces of output on their way into the database
+    (buffered, queued, being stored), whatever the size: 20 MB of output would show
+    far above. Which of them coincide depends on the two threads' timing, hence
+    the slack of three pieces."""
+    assert large < small + 3 * CHUNK_BYTES and large < 10 * CHUNK_BYTES, (small, large)
+
+
 def test_memory_stays_flat_whatever_the_number_of_rows(engine: Engine) -> None:
     fill(engine, 20_000, notes=1000)  # 2 MB of output for 2,000 rows, 20 MB for 20,000
     for fmt in ("csv", "json", "ndjson"):
         peak_memory(engine, fmt, 10)  # warm-up: imports, compiled statements
-        small = peak_memory(engine, fmt, 2_000)
-        large = peak_memory(engine, fmt, 20_000)
-        assert large < 1.2 * small + 256 * 1024, (fmt, small, large)
+        assert_flat(peak_memory(engine, fmt, 2_000), peak_memory(engine, fmt, 20_000))
 
 
 def test_memory_stays_flat_in_xlsx(engine: Engine) -> None:
     """Fewer, wider rows: openpyxl writes about 2,000 rows/s, ten times fewer under
-    tracemalloc. 500 rows are 1.5 MB of zipped output, past the first 1 MiB piece."""
+    tracemalloc. 500 rows are 2 MB of zipped output, 5,000 rows 20 MB."""
     fill(engine, 5_000, notes=5000)
     peak_memory(engine, "xlsx", 10)
-    small = peak_memory(engine, "xlsx", 500)
-    large = peak_memory(engine, "xlsx", 5_000)
-    assert large < 1.2 * small + 256 * 1024, (small, large)
+    assert_flat(peak_memory(engine, "xlsx", 500), peak_memory(engine, "xlsx", 5_000))
 
 
 # --- routes -----------------------------------------------------------------------------

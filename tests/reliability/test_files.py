@@ -262,6 +262,25 @@ OTHER_FORMATS = [
         filename="p.ndjson",
     ),
     Case(
+        "JSON with a lone surrogate",
+        b'[{"first_name": "Ada\\ud800"}]',
+        error="Record 1 holds an invalid \\u escape (a lone surrogate)",
+        at_upload=True,
+        filename="p.json",
+    ),
+    Case(
+        "NDJSON with a lone surrogate in a key, line 3",
+        b'{"first_name": "Ada"}\n{"first_name": "Bob"}\n{"first_name": "Cy", "\\udfff": 1}\n',
+        error="Record 3 holds an invalid \\u escape (a lone surrogate) (line 3)",
+        filename="p.ndjson",
+    ),
+    Case(
+        "JSON with an emoji written as a surrogate pair",
+        b'[{"first_name": "Ada \\ud83d\\ude00"}]',
+        [("Ada \U0001f600", None, None, None)],
+        filename="p.json",
+    ),
+    Case(
         "XLSX",
         xlsx([["First Name", "Last Name", "Email"], ["Ada", "Lovelace", "ada@x.io"], [None, None]]),
         [("Ada", "Lovelace", "ada@x.io", None)],

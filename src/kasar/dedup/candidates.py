@@ -8,7 +8,7 @@ first and last names, nickname forms, an initial, a company name with or without
 its legal suffix, and every string one typo away (a SymSpell-style neighbourhood:
 one insertion, deletion, substitution or swap). Each probe is an index look-up,
 batched. The candidates found are then scored with ``fuzzy.score``; the batch's own
-earlier records are compared in memory through the blocking keys of ``detect``.
+earlier records are compared in memory through the blocking keys of ``blocking``.
 
 A typo on *both* names, or an initial on the incoming side, is beyond these probes:
 ``detect`` with ``mode=fuzzy`` finds those afterwards.
@@ -35,6 +35,10 @@ from kasar.schema.repository import Workspace, now_utc
 from kasar.settings import get_settings
 
 MAX_CANDIDATES = 5
+#: Probes sent to ``find_keys`` at a time: PostgreSQL answers up to a few thousand
+#: with index look-ups, but plans a scan of the whole key table for more (measured:
+#: 200 ms a query at 5,000 probes and 200,000 contacts, against 10 ms at 1,000).
+PROBES_PER_QUERY = 1000
 #: Names longer than this get no typo variants (their neighbourhood grows with length).
 MAX_TYPO_LENGTH = 40
 _ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz -")
@@ -136,8 +140,10 @@ class PossibleDuplicates:
         rows: Mapping[int, Mapping[str, object]],
     ) -> dict[int, list[Candidate]]:
         probes = {i: probe_keys(obj, rows[i]) for i in self.profiles}
-        wanted = {("name", v) for values in probes.values() for v in values}
-        found = repo.find_keys(conn, obj.name, wanted) if wanted else {}
+        wanted = sorted({("name", v) for values in probes.values() for v in values})
+        found: dict[tuple[str, str], list[str]] = {}
+        for start in range(0, len(wanted), PROBES_PER_QUERY):
+            found.update(repo.find_keys(conn, obj.name, wanted[start : start + PROBES_PER_QUERY]))
         ids = {rid for rids in found.values() for rid in rids}
         stored = repo.rows_by_id(conn, ws, obj, ids)
         theirs = {rid: p for rid, row in stored.items() if (p := profile_of(obj, row))}

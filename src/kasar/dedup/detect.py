@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Select, Subquery, and_, func, or_, select
 
 from kasar.db import tables
 from kasar.dedup.blocking import fuzzy_links
-from kasar.dedup.fuzzy import Profile, fuzzy_kind, profile_reader
+from kasar.dedup.fuzzy import Profile, fuzzy_kind, profile_reader, score
 from kasar.dedup.grouping import Group, Link, group_links
 from kasar.dedup.matcher import NAME_RULE_OBJECTS, MatchKey, shared_kinds
 from kasar.errors import ValidationFailed
@@ -99,13 +99,31 @@ def find_groups(
         links, evidence = exact_links(conn, ws, obj)
         if mode == "fuzzy" and fuzzy_kind(obj) is not None:
             ids, profiles = scan_profiles(conn, ws, obj)
-            links += fuzzy_links(ids, profiles, cut, skip={(k.a, k.b) for k in links})
+            exact = {(k.a, k.b) for k in links}
+            links = _rescore_names(links, dict(zip(ids, profiles, strict=True)), cut)
+            links += fuzzy_links(ids, profiles, cut, skip=exact)
             for rid, p in zip(ids, profiles, strict=True):
                 evidence.setdefault(rid, p.evidence())
         groups = group_links(links, evidence)
     if mode == "fuzzy":
         groups.sort(key=lambda g: (-g.score, g.ids[0]))
     return groups
+
+
+def _rescore_names(links: list[Link], profiles: dict[str, Profile], cut: float) -> list[Link]:
+    """Fuzzy mode judges a pair that shares only its name as it judges any pair, with
+    all the evidence: the same name at two companies, say, falls under the threshold.
+    (Exact mode keeps §7's verdict: a duplicate.)"""
+    out = []
+    for link in links:
+        a, b = profiles.get(link.a), profiles.get(link.b)
+        if link.kinds != ("name",) or a is None or b is None:
+            out.append(link)
+            continue
+        value, reasons = score(a, b)
+        if value >= cut:
+            out.append(Link(link.a, link.b, value, link.kinds, (*link.reasons, *reasons[1:])))
+    return out
 
 
 @contextmanager

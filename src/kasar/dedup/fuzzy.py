@@ -44,7 +44,7 @@ COMPANY_DIFFERENT_PHONES = 0.1  # a company has many lines
 #: A shared related record (the same company) is a hint; another one is evidence
 #: against: similar names at two companies are more often two people than one person
 #: who changed jobs (a typo'd name at another company falls under the threshold).
-SAME_LINK, DIFFERENT_LINK, SIMILAR_DOMAIN = 0.05, 0.15, 0.05
+SAME_LINK, DIFFERENT_LINK, SIMILAR_DOMAIN = 0.05, 0.2, 0.05
 #: The best score of two records whose emails all differ: for people under the default
 #: threshold, so that detection never even pairs two people who both have emails.
 BOTH_EMAILS_CEILING = {
@@ -200,7 +200,7 @@ def _first_similarity(
     b_initial: bool,
     forms_b: tuple[str, ...],
 ) -> tuple[float, str | None]:
-    if a == b:
+    if a == b and not a_initial:
         return 1.0, None
     if a_initial or b_initial:
         short, other = (a, b) if a_initial else (b, a)

@@ -141,7 +141,7 @@ def _unambiguous(links: list[Link], evidence: Evidence) -> list[Link]:
         rivals = [
             k
             for k in mine[1:]
-            if k.rank >= best.rank - MARGIN
+            if round(best.rank - k.rank, 6) < MARGIN
             and conflict(evidence, partner, k.b if k.a == rid else k.a)
         ]
         if rivals:

@@ -122,8 +122,7 @@ def unmerge(
         raise Conflict(f"The master record '{master_id}' was deleted after the merge")
     columns = [c.name for c in table.columns]
     touched = [c for c in columns if c != "updated_at" and before[c] != after[c]]
-    edited = [c for c in touched if current.get(c) != after[c]]
-    if edited:
+    if edited := _fields_of(obj, [c for c in touched if current.get(c) != after[c]]):
         raise Conflict(
             "The master was edited after the merge in fields the merge changed; "
             "undoing it would lose those edits",
@@ -144,6 +143,12 @@ def unmerge(
     conn.execute(update(mt).where(mt.c.id == merge_id).values(undone_at=stamp))
     master = get_record(conn, ws, obj.name, master_id)
     return {"merge_id": merge_id, "master": master, "restored_ids": ids}
+
+
+def _fields_of(obj: ObjectDef, columns: list[str]) -> list[str]:
+    """The field names of columns ("email_all" is the field "email")."""
+    owner = {c: f.name for f in obj.fields for c in (f.column, f.list_column, f.step_column)}
+    return list(dict.fromkeys(owner.get(c, c) for c in columns))
 
 
 def check_found(

@@ -53,7 +53,7 @@ MEDIA_TYPES = {
     "xlsx": XLSX_MEDIA_TYPE,
 }
 PROGRESS_SECONDS = 1.0
-QUEUED = 2  # pieces of output waiting to be stored
+QUEUED = 1  # pieces of output waiting to be stored while the next one fills
 OPTIONS = ("object", "format", "fields", "filter_field", "filter_operator", "filter_value",
            "filters", "sort_by", "sort_dir", "limit")  # fmt: skip
 

@@ -62,7 +62,7 @@ def validate_write(
                 _set_value(row, f, raw, settings.default_phone_region, settings.text_max_length)
             elif ref.role is KeyRole.RELATION_ID:
                 if raw not in (None, ""):
-                    if not isinstance(raw, str) or len(raw) > 36:
+                    if not isinstance(raw, str) or len(raw) > 36 or "\x00" in raw:
                         raise InvalidValue("must be a record id")
                     row.relation_ids[f.name] = raw
                 elif f.name not in row.relation_ids:
@@ -71,6 +71,9 @@ def validate_write(
                 if raw not in (None, ""):
                     if not isinstance(raw, str):
                         raise InvalidValue("must be text")
+                    # checked as the target's name will be: a NUL or an overlong name
+                    # fails this record, not the batch (nor the database, on PostgreSQL)
+                    _text_value(raw, settings.text_max_length)
                     row.relation_names[f.name] = raw.strip()
                 else:
                     row.values.setdefault(f.column, None)
@@ -112,6 +115,10 @@ def _set_value(row: PreparedRow, f: FieldDef, raw: object, region: str, max_len:
         row.values[f.column] = json.dumps(value, ensure_ascii=False) if value else None
     else:
         row.values[f.column] = value
+
+
+def _text_value(raw: str, max_length: int) -> None:
+    normalise_value(FieldType.TEXT, raw, max_length=max_length)
 
 
 def _system_value(row: PreparedRow, key: str, raw: object, problems: list[str]) -> None:
