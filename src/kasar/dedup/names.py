@@ -58,8 +58,9 @@ def fold(text: str) -> str:
         return text.lower()
     text = text.casefold()
     if not text.isascii():
+        # Compatibility forms can decompose to capitals ("🄰" -> "A"): fold again after.
         text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return " ".join(_SEPARATORS.sub(" ", text.translate(_GLUE)).split())
 
 
