@@ -1,5 +1,6 @@
 """Fixtures of the reliability battery: the app without its background worker
-(tests run jobs themselves), real server processes, and a tight body cap."""
+(tests run jobs themselves) and a tight body cap. Real server processes come from
+``live.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from sqlalchemy import Engine
 
 from kasar.app import create_app
 from kasar.settings import get_settings
-from reliability.live import LiveServer
 
 SMALL_CAP = 64 * 1024
 
@@ -27,13 +27,3 @@ def small_cap(monkeypatch: pytest.MonkeyPatch) -> int:
     """``max_body_bytes`` lowered to 64 KiB for this test (in this process)."""
     monkeypatch.setattr(get_settings(), "max_body_bytes", SMALL_CAP)
     return SMALL_CAP
-
-
-@pytest.fixture
-def live(db_url: str, engine: Engine) -> Iterator[LiveServer]:
-    """One real uvicorn process on the test's database, killed afterwards."""
-    server = LiveServer(db_url).start()
-    try:
-        yield server
-    finally:
-        server.close()

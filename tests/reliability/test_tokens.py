@@ -55,7 +55,7 @@ def test_only_hashes_are_stored_and_the_token_shows_nowhere_after_creation(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("kasar").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="kasar")
     runner = CliRunner()
     env = {"KASAR_DATABASE_URL": db_url}
     r = runner.invoke(cli, ["users", "create", "sec@example.com", "--role", "admin"], env=env)
