@@ -30,6 +30,7 @@ from kasar.exports.jobs import (
     OUTPUT,
     ExportJobOptions,
     create_export_job,
+    read_output,
 )
 from kasar.exports.service import parse_format, parse_request, select_rows
 from kasar.jobs import repository as jobs_repo
@@ -260,7 +261,9 @@ def cancel_export_job(
     },
 )
 def download_export(job_id: str, request: Request, _: User = Depends(admin_user)) -> Any:
-    """The file, streamed from the database, once the job is ``completed``."""
+    """The file, streamed from the database, once the job is ``completed``. It is
+    stored gzip-compressed: a client that accepts gzip gets it as it is
+    (``Content-Encoding: gzip``), any other the plain file."""
     engine = engine_of(request)
     with read_transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id, kind=KIND)
@@ -273,7 +276,24 @@ def download_export(job_id: str, request: Request, _: User = Depends(admin_user)
     fmt = ExportJobOptions.from_stored(job.options).format
     headers = {
         "Content-Disposition": f'attachment; filename="{job.object_name}_export.{fmt}"',
-        "Content-Length": str(size),
+        "Vary": "Accept-Encoding",
     }
-    chunks = read_blob(engine, job.id, OUTPUT)
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
+        headers.update({"Content-Encoding": "gzip", "Content-Length": str(size)})
+        chunks = read_blob(engine, job.id, OUTPUT)
+    else:
+        chunks = read_output(engine, job.id)
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (``gzip`` or ``*``, q > 0)."""
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
