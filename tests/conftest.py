@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.testclient import TestClient as StarletteClient
@@ -101,6 +105,26 @@ def engine(db_url: str) -> Iterator[Engine]:
 def client(engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(engine), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def live_server(engine: Engine) -> Iterator[str]:
+    """The real app under uvicorn on a free port, stopped after the test."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 TokenFactory = Callable[..., str]

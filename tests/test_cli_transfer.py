@@ -6,21 +6,15 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-import uvicorn
 from click.testing import Result
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from kasar.app import create_app
 from kasar.cli import app as cli
 from kasar.db.engine import read_transaction
 from kasar.records import service as records
@@ -254,26 +248,6 @@ def test_round_trip_into_a_fresh_database(
     assert again.read_bytes() == first.read_bytes()
     r = run(f"sqlite:///{fresh}", "import contacts", str(first))
     assert counts(r) == [3, 0, 3, 0], r.output
-
-
-@pytest.fixture
-def live_server(engine: Engine) -> Iterator[str]:
-    """The real app under uvicorn on a free port, stopped after the test."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_remote_import_and_export(

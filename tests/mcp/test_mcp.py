@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +18,12 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import Engine
 
-from kasar.app import create_app
 from kasar.db.engine import write_transaction
 from kasar.mcp.server import build_server
 from kasar.records.service import create_record
@@ -134,26 +129,6 @@ def test_stdio_refuses_a_bad_token(db_url: str) -> None:
     )
     assert done.returncode == 3 and done.stdout == ""
     assert "Error (UNAUTHENTICATED): A valid API token is required" in done.stderr
-
-
-@pytest.fixture
-def live_server(engine: Engine) -> Iterator[str]:
-    """The real app under uvicorn on a free port, stopped after the test."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def http_client(url: str, token: str, mode: str = "legacy") -> Client:

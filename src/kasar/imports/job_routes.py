@@ -6,24 +6,20 @@ it reads a byte of the body.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, BinaryIO
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from kasar.auth.deps import admin_user
 from kasar.auth.service import User
-from kasar.db import tables
 from kasar.db.engine import read_transaction, write_transaction
 from kasar.errors import Conflict, ValidationFailed
 from kasar.imports import idempotency
@@ -190,29 +186,11 @@ def list_import_jobs(
     _: User = Depends(admin_user),
 ) -> dict[str, Any]:
     """The import jobs, newest first: who, when, what, state and counters."""
-    before = _decode_cursor(cursor) if cursor else None
     with read_transaction(engine_of(request)) as conn:
-        jobs = jobs_repo.list_jobs(conn, kind="import", limit=limit + 1, before=before)
-        total = conn.execute(
-            select(func.count()).select_from(tables.jobs).where(tables.jobs.c.kind == "import")
-        ).scalar_one()
-    page = jobs[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
+        page, total, next_cursor = jobs_repo.page_jobs(
+            conn, kind="import", limit=limit, cursor=cursor
+        )
     return {"data": [job_api(j) for j in page], "total": total, "nextCursor": next_cursor}
-
-
-def _encode_cursor(job: jobs_repo.Job) -> str:
-    raw = json.dumps([job.row["created_at"].isoformat(), job.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, job_id = orjson.loads(raw)
-        return datetime.fromisoformat(stamp), str(job_id)
-    except (ValueError, TypeError):
-        raise ValidationFailed("cursor is not a cursor this list returned") from None
 
 
 @router.get("/import-jobs/{job_id}", responses=errors(401, 403, 404))
