@@ -1,0 +1,67 @@
+"""The match-key look-ups probe their indexes whatever the planner's statistics say.
+
+An import grows ``kasar_match_keys`` by millions of rows between two ANALYZEs (or,
+on SQLite, with none at all); a look-up that the planner turns into a scan makes
+the import quadratic (docs/performance.md, "Where the time goes").
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from kasar.db import tables
+from kasar.db.engine import is_sqlite, read_transaction, write_transaction
+from kasar.records import repository
+from kasar.records.repository import find_keys, keys_of_records
+
+
+def _store_keys(engine: Engine, count: int) -> None:
+    rows = [
+        {"object_name": obj, "kind": "email", "value": f"p{i}@x.org", "record_id": f"{obj}-{i}"}
+        for obj in ("contacts", "companies")
+        for i in range(count)
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(tables.match_keys.insert(), rows)
+
+
+def test_look_ups_find_the_keys_of_their_object_only(engine: Engine) -> None:
+    _store_keys(engine, 50)
+    with read_transaction(engine) as conn:
+        found = find_keys(conn, "contacts", [("email", "p3@x.org"), ("email", "nobody@x.org")])
+        assert dict(found) == {("email", "p3@x.org"): ["contacts-3"]}
+        keys = keys_of_records(conn, "contacts", ["contacts-4", "companies-4", "contacts-99"])
+        assert dict(keys) == {"contacts-4": {("email", "p4@x.org")}}
+
+
+def test_keys_of_records_probe_the_record_index(engine: Engine) -> None:
+    """SQLite without statistics would otherwise walk the primary key, whose first
+    column is the object's name: every key of the object for each call."""
+    mk = tables.match_keys
+    stmt = select(mk.c.kind).where(repository._keys_of("contacts", ["a", "b"]))
+    with read_transaction(engine) as conn:
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        if is_sqlite(engine):
+            plan = " ".join(str(r[3]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "USING INDEX ix_match_keys_record" in plan
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+            assert "ix_match_keys_record" in plan
+
+
+def test_find_keys_on_postgresql_is_a_probe_per_key_whatever_the_plan_costs(
+    engine: Engine,
+) -> None:
+    """With nested loops priced out (as stale statistics make them look), the
+    look-up must still be one index probe per wanted key, not a join of the table."""
+    if is_sqlite(engine):
+        return  # SQLite's form is one ``IN`` per kind, probed through the primary key
+    _store_keys(engine, 200)
+    with read_transaction(engine) as conn:
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        params = {"kinds": ["email"] * 3, "values": ["p1@x.org", "p2@x.org", "z"], "object": "c"}
+        sql = str(repository._FIND_KEYS_PG.compile(conn))
+        plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Nested Loop" in plan and "Index" in plan, plan
+        assert "Join" not in plan.replace("Nested Loop", ""), plan
