@@ -3,6 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kasar.exports.cells import TRIGGERS, is_plain_number, protect_cell, unprotect_cell
+from kasar.schema.types import FieldType
+from kasar.schema.values import InvalidValue, normalise_value
 
 
 @pytest.mark.parametrize(
@@ -93,3 +95,23 @@ def test_protected_cells_never_start_with_a_trigger(text: str) -> None:
 def test_protect_adds_at_most_one_quote(text: str) -> None:
     protected = protect_cell(text)
     assert protected in (text, "'" + text)
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\+?[0-9][0-9 .()-]{5,16}", fullmatch=True),
+        st.from_regex(r"0[1-9]( ?[0-9]{2}){4}", fullmatch=True),
+        st.text(),
+    ),
+    st.uuids(),
+)
+def test_plain_cells_are_what_protection_leaves_alone(phone: str, record_id: object) -> None:
+    """Exports write ids and phones without the formula check (``CellKind.PLAIN``):
+    every stored phone (E.164) and every id must be a cell protection keeps as is."""
+    assert protect_cell(str(record_id)) == str(record_id)
+    try:
+        stored = normalise_value(FieldType.PHONES, phone)
+    except InvalidValue:
+        return
+    for e164 in stored or []:
+        assert protect_cell(e164) == e164

@@ -48,6 +48,7 @@ _LIST = "(SELECT string_agg(value, ', ') FROM json_array_elements_text(({x})::js
 
 _CSV = {
     CellKind.TEXT: _PROTECTED,
+    CellKind.PLAIN: "NULLIF({x}, '')",
     CellKind.INTEGER: "{x}",
     CellKind.NUMBER: (
         f"CASE WHEN {_INTEGRAL} THEN trunc({{x}})::bigint::text ELSE ({{x}})::text END"
@@ -62,6 +63,7 @@ _CSV = {
 _JSON = {
     **dict.fromkeys(CellKind, "{x}"),
     CellKind.TEXT: "NULLIF({x}, '')",
+    CellKind.PLAIN: "NULLIF({x}, '')",
     CellKind.DATE: _DATE,
     CellKind.DATETIME: _DATETIME,
     CellKind.LIST: "({x})::text",

