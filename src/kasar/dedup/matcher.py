@@ -29,16 +29,20 @@ HOMONYM_KINDS = ("email", "phone")
 
 
 def record_keys(
-    obj: ObjectDef, values: Mapping[str, object], record_id: str | None
+    obj: ObjectDef,
+    values: Mapping[str, object],
+    record_id: str | None,
+    stored: Set[MatchKey] | None = None,
 ) -> set[MatchKey]:
     """The keys one record is matched on, from its column values.
 
     A contact's name counts only when it has both a first and a last name ("first
     name plus last name"): a lone "Bob" says too little to merge two people. The
     name key of other objects without the name rule is dropped. A record that
-    brings its own id (an export imported back) is matched on it first.
+    brings its own id (an export imported back) is matched on it first. ``stored``
+    is ``match_keys_for(obj, values)`` when the caller has it already.
     """
-    keys = match_keys_for(obj, values)
+    keys = set(match_keys_for(obj, values) if stored is None else stored)
     if obj.name not in NAME_RULE_OBJECTS or (
         obj.name == "contacts" and not all(_filled(values.get(n)) for n in obj.name_fields())
     ):

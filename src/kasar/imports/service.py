@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from kasar.db.ids import new_id
 from kasar.dedup.candidates import PossibleDuplicates, enqueue
+from kasar.dedup.keys import match_keys_for
 from kasar.dedup.matcher import Matcher, MatchKey, record_keys
 from kasar.errors import Conflict, ValidationFailed
 from kasar.records import repository as repo
@@ -166,7 +167,8 @@ def prepare_records(obj: ObjectDef, records: Sequence[Mapping[str, object]]) -> 
             continue
         system_id = row.system.get("id")
         own_id = system_id if isinstance(system_id, str) else None
-        out.append((row, record_keys(obj, row.values, own_id), None))
+        row.stored_keys = match_keys_for(obj, row.values)
+        out.append((row, record_keys(obj, row.values, own_id, row.stored_keys), None))
     return out
 
 
@@ -209,11 +211,17 @@ class _Batch:
             self._decide_merges(targets)
         self._resolve_relations()
         changed = self._merge(targets)
+        created = [self.rows[r.index] for r in self._of("created")]
         rows = [
-            repo.new_row(self.rows[r.index].values, {**self.rows[r.index].system, "id": r.id})
-            for r in self._of("created")
+            repo.new_row(row.values, {**row.system, "id": r.id})
+            for r, row in zip(self._of("created"), created, strict=True)
         ]
-        repo.insert_records(self.conn, self.ws, self.obj, rows)
+        # Merges may have changed a created row's values (and so its keys) since.
+        keys = [row.stored_keys or set() for row in created]
+        untouched = self.options.on_duplicate == "skip" and all(
+            r.stored_keys is not None for r in created
+        )
+        repo.insert_records(self.conn, self.ws, self.obj, rows, keys if untouched else None)
         repo.update_rows(self.conn, self.ws, self.obj, changed)
         held = self._of("held")
         if held and not self.options.dry_run:
@@ -249,6 +257,8 @@ class _Batch:
         ones as a match) without creating targets for records that end up skipped."""
         if not any(r.relation_ids or r.relation_names for r in self.rows.values()):
             return
+        if repo.relations_cannot_fail(self.ws, self.obj, self.rows.values()):
+            return  # only names of targets that are created when missing
         savepoint = self.conn.begin_nested()
         try:
             rows = self._relation_rows(set(self.rows))

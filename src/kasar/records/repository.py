@@ -124,9 +124,14 @@ def keys_of_records(
 
 
 def insert_records(
-    conn: Connection, ws: Workspace, obj: ObjectDef, rows: Sequence[dict[str, Any]]
+    conn: Connection,
+    ws: Workspace,
+    obj: ObjectDef,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[Iterable[MatchKey]] | None = None,
 ) -> None:
-    """Insert complete rows (id and timestamps set) and their match keys."""
+    """Insert complete rows (id and timestamps set) and their match keys: ``keys``,
+    one set per row when the caller has them (``match_keys_for`` of the row)."""
     if not rows:
         return
     table = ws.table(obj.name)
@@ -134,10 +139,12 @@ def insert_records(
     full = [{c: r.get(c) for c in columns} for r in rows]
     for chunk in _chunks(full):
         conn.execute(insert(table), list(chunk))
+    if keys is None:
+        keys = [match_keys_for(obj, r) for r in rows]
     key_rows = [
         {"object_name": obj.name, "kind": kind, "value": value, "record_id": r["id"]}
-        for r in rows
-        for kind, value in match_keys_for(obj, r)
+        for r, row_keys in zip(rows, keys, strict=True)
+        for kind, value in row_keys
     ]
     for chunk in _chunks(key_rows):
         conn.execute(insert(tables.match_keys), list(chunk))
@@ -145,10 +152,12 @@ def insert_records(
 
 def new_row(values: dict[str, Any], system: dict[str, Any] | None = None) -> dict[str, Any]:
     stamp = now_utc()
-    row = {"id": new_id(), "created_at": stamp, "updated_at": stamp, **values}
+    row = {"created_at": stamp, "updated_at": stamp, **values}
     if system:
         row.update(system)
         row.setdefault("updated_at", row["created_at"])
+    if not row.get("id"):
+        row["id"] = new_id()
     return row
 
 
@@ -211,6 +220,22 @@ def relation_lock_names(ws: Workspace, obj: ObjectDef, rows: Iterable[PreparedRo
             if f is not None and f.relation and (k := name_key(name)):
                 out += lock_names(f.relation, {("name", k)})
     return out
+
+
+def relations_cannot_fail(ws: Workspace, obj: ObjectDef, rows: Iterable[PreparedRow]) -> bool:
+    """Whether ``resolve_relations`` has no error to give for these rows: they link
+    by name only (names with a key), to objects whose records a name is enough to
+    create. Such rows need no trial run to find the ones that fail."""
+    for row in rows:
+        if row.relation_ids:
+            return False
+        for fname, name in row.relation_names.items():
+            f = obj.field(fname)
+            if f is None or f.relation is None or not name_key(name):
+                return False
+            if not _can_create_by_name(ws.object(f.relation)):
+                return False
+    return True
 
 
 def resolve_relations(

@@ -29,6 +29,9 @@ class PreparedRow:
     relation_names: dict[str, str] = field(default_factory=dict)
     relation_ids: dict[str, str] = field(default_factory=dict)
     system: dict[str, object] = field(default_factory=dict)
+    # ``dedup.keys.match_keys_for(values)`` once computed (an import needs them
+    # twice: to match the row, then to store them with it).
+    stored_keys: set[tuple[str, str]] | None = None
 
 
 def validate_write(

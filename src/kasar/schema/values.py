@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
+from kasar.schema.emails import normalise_email
 from kasar.schema.types import NUMERIC_TYPES, FieldType
 
 __all__ = ["ADDRESS_PARTS", "InvalidValue", "format_value", "normalise_value"]
@@ -250,11 +250,10 @@ def _emails(raw: object) -> list[str] | None:
     for item in _items(raw):
         if not isinstance(item, str):
             raise InvalidValue("must be a valid email address")
-        try:
-            checked = validate_email(item.strip(), check_deliverability=False, allow_smtputf8=True)
-        except EmailNotValidError:
-            raise InvalidValue("must be a valid email address") from None
-        found.setdefault(checked.normalized.casefold(), checked.normalized)
+        normalised = normalise_email(item)
+        if normalised is None:
+            raise InvalidValue("must be a valid email address")
+        found.setdefault(normalised.casefold(), normalised)
     return list(found.values()) or None
 
 
