@@ -15,7 +15,7 @@ The caller owns the transaction; a merge or an unmerge is all or nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,10 @@ from kasar.schema.types import FieldType
 from kasar.settings import get_settings
 
 MAX_DUPLICATES = 100
-_KEY_OF = {FieldType.EMAILS: email_key, FieldType.PHONES: phone_key}
+_KEY_OF: dict[FieldType, Callable[[str], str | None]] = {
+    FieldType.EMAILS: email_key,
+    FieldType.PHONES: phone_key,
+}
 
 
 def merge_records(

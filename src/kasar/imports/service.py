@@ -211,15 +211,15 @@ class _Batch:
             self._decide_merges(targets)
         self._resolve_relations()
         changed = self._merge(targets)
-        created = [self.rows[r.index] for r in self._of("created")]
+        new_rows = [self.rows[r.index] for r in self._of("created")]
         rows = [
             repo.new_row(row.values, {**row.system, "id": r.id})
-            for r, row in zip(self._of("created"), created, strict=True)
+            for r, row in zip(self._of("created"), new_rows, strict=True)
         ]
         # Merges may have changed a created row's values (and so its keys) since.
-        keys = [row.stored_keys or set() for row in created]
+        keys = [row.stored_keys or set() for row in new_rows]
         untouched = self.options.on_duplicate == "skip" and all(
-            r.stored_keys is not None for r in created
+            r.stored_keys is not None for r in new_rows
         )
         repo.insert_records(self.conn, self.ws, self.obj, rows, keys if untouched else None)
         repo.update_rows(self.conn, self.ws, self.obj, changed)
