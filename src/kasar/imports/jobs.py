@@ -102,7 +102,9 @@ def run_import_job(ctx: JobContext) -> None:
                     )
                 )
                 committed += len(chunk.numbers)
-                if is_sqlite(ctx.engine):
+                if pool is not None and is_sqlite(ctx.engine):
+                    # Without a pool the next chunk is read and validated here, which
+                    # leaves the lock free for longer than this; with one, it is ready.
                     time.sleep(SQLITE_PAUSE)
         except ValidationFailed as exc:
             raise ValidationFailed(
