@@ -42,12 +42,33 @@ def _busy_timeout(conn: Connection, ms: int) -> None:
     dbapi.execute(f"PRAGMA busy_timeout={int(ms)}")
 
 
+def count_hit(conn: Connection, subject: str, *, now: float | None = None) -> int:
+    """Count one request for ``subject`` in the caller's write transaction; pass the
+    answer to ``enforce`` once it is committed. (On SQLite, ``check_rate`` waits for
+    the write lock only briefly: prefer it there.)"""
+    if not is_sqlite(conn):
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # as in check_rate
+    return _count(conn, subject, _window(time.time() if now is None else now))
+
+
+def enforce(hits: int, limit: int, *, now: float | None = None) -> None:
+    """Raise RateLimited (429) when ``hits`` in this window are past ``limit``."""
+    if limit <= 0 or hits <= limit:
+        return
+    now = time.time() if now is None else now
+    raise RateLimited(retry_after=max(1, _window(now) + WINDOW_SECONDS - int(now)))
+
+
+def _window(now: float) -> int:
+    return int(now) // WINDOW_SECONDS * WINDOW_SECONDS
+
+
 def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = None) -> None:
     """Count one request for ``subject``; raise RateLimited (429) past ``limit`` a minute."""
     if limit <= 0:
         return
     now = time.time() if now is None else now
-    window = int(now) // WINDOW_SECONDS * WINDOW_SECONDS
+    window = _window(now)
     try:
         with engine.connect() as raw:
             if is_sqlite(raw):
@@ -67,5 +88,4 @@ def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = 
         if is_sqlite(engine):
             return
         raise
-    if hits > limit:
-        raise RateLimited(retry_after=max(1, window + WINDOW_SECONDS - int(now)))
+    enforce(hits, limit, now=now)
