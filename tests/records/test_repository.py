@@ -65,3 +65,16 @@ def test_find_keys_on_postgresql_is_a_probe_per_key_whatever_the_plan_costs(
         plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
         assert "Nested Loop" in plan and "Index" in plan, plan
         assert "Join" not in plan.replace("Nested Loop", ""), plan
+
+
+def test_keys_of_records_on_postgresql_is_a_probe_per_id(engine: Engine) -> None:
+    if is_sqlite(engine):
+        return  # covered by the plan test above
+    _store_keys(engine, 200)
+    with read_transaction(engine) as conn:
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        sql = str(repository._KEYS_OF_RECORDS_PG.compile(conn))
+        params = {"ids": ["contacts-1", "contacts-2"], "object": "contacts"}
+        plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Nested Loop" in plan and "ix_match_keys_record" in plan, plan
+        assert "Join" not in plan.replace("Nested Loop", ""), plan

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, insert
 
 from kasar.db import tables
 from kasar.db.engine import is_sqlite, read_transaction
+from kasar.db.statistics import GrowthStatistics
 from kasar.errors import ValidationFailed
 from kasar.imports.columns import match_columns
 from kasar.imports.files import open_rows
@@ -84,6 +85,8 @@ def run_import_job(ctx: JobContext) -> None:
         opts = _first_pass(ctx, obj, opts)
     mapping: dict[str, str] = (opts.columns or {})["mapping"]
     committed = int(job.row["rows_read"])
+    written = ws.table(obj.name).name
+    statistics = GrowthStatistics(ctx.engine, [written, "kasar_match_keys", "kasar_job_rows"])
     with ExitStack() as stack:
         stream = stack.enter_context(open_blob(ctx.engine, job.id, UPLOAD))
         pool = stack.enter_context(_pool()) if size >= POOL_MIN_BYTES and spare_core() else None
@@ -102,6 +105,7 @@ def run_import_job(ctx: JobContext) -> None:
                     )
                 )
                 committed += len(chunk.numbers)
+                statistics.grew(len(chunk.numbers))
                 if pool is not None and is_sqlite(ctx.engine):
                     # Without a pool the next chunk is read and validated here, which
                     # leaves the lock free for longer than this; with one, it is ready.
