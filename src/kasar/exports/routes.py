@@ -10,6 +10,7 @@ sent or as soon as the client goes away.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +18,13 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
-from starlette.concurrency import iterate_in_threadpool
 
 from kasar.auth.deps import admin_user
 from kasar.auth.service import User
 from kasar.exports.service import MAX_LIMIT, parse_format, parse_request, snapshot_transaction
 from kasar.exports.writers import WRITERS
 from kasar.schema.repository import load_workspace
+from kasar.streaming import stream_in_thread
 from kasar.web_common import engine_of, errors
 
 router = APIRouter(tags=["exports"])
@@ -122,12 +123,16 @@ def _export_chunks(
 
 
 async def _body(first: bytes, rest: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """The chunks, read in worker threads; however the stream ends (done, client
+    """The chunks, read in one worker thread; however the stream ends (done, client
     gone, cancelled), the generator is closed, which ends its transaction."""
+    started = False
     try:
         yield first
-        async for chunk in iterate_in_threadpool(rest):
-            yield chunk
+        started = True
+        async with aclosing(stream_in_thread(rest)) as stream:
+            async for chunk in stream:
+                yield chunk
     finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(rest.close)
+        if not started:  # the thread never took the generator over
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(rest.close)
