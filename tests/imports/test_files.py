@@ -714,11 +714,45 @@ def test_match_columns_by_normalised_name() -> None:
 
 
 def test_match_columns_overrides() -> None:
-    columns = ["Mail", "Tel", "Email", "Junk", "Nom"]
+    columns = ["Mail", "Fax", "Email", "Junk", "Nom"]
     overrides = {"Mail": "email", "Junk": "", "Nom": "Last Name"}
     mapping, unmatched = match_columns(columns, FIELDS, overrides)
     assert mapping == {"Mail": "email", "Nom": "last_name"}
-    assert unmatched == ["Tel", "Email"]  # Email lost its field to the override; Junk ignored
+    assert unmatched == ["Fax", "Email"]  # Email lost its field to the override; Junk ignored
+
+
+@pytest.mark.parametrize(
+    ("column", "key"),
+    [
+        ("E-mail", "email"),
+        ("E-mail Address", "email"),
+        ("FirstName", "first_name"),
+        ("Given name", "first_name"),
+        ("Surname", "last_name"),
+        ("Tel.", "phone"),
+        ("Mobile Phone", "phone"),
+        ("Company", "company_name"),
+        ("Organisation", "company_name"),
+        ("Job Title", "job_title"),
+        ("Title", "job_title"),
+        ("LinkedIn URL", "linkedin"),
+        ("Fax", None),
+    ],
+)
+def test_match_columns_by_usual_headers(column: str, key: str | None) -> None:
+    keys = [*FIELDS, "company_name", "job_title", "linkedin"]
+    mapping, unmatched = match_columns([column], keys)
+    assert mapping.get(column) == key and (key is not None or unmatched == [column])
+
+
+def test_usual_headers_only_for_keys_the_object_has() -> None:
+    mapping, unmatched = match_columns(["Company", "Title", "Name"], ["name", "domain"])
+    assert mapping == {"Name": "name"} and unmatched == ["Company", "Title"]
+
+
+def test_a_field_named_like_an_alias_wins_over_the_alias() -> None:
+    mapping, _ = match_columns(["Mobile", "Tel"], ["mobile", "phone"])
+    assert mapping == {"Mobile": "mobile", "Tel": "phone"}
 
 
 def test_match_columns_override_to_unknown_field() -> None:

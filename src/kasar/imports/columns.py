@@ -17,6 +17,24 @@ def normalise_column_name(name: str) -> str:
     return re.sub(r"[\s.\-_]+", "_", text).strip("_")
 
 
+# Headers that CRM exports and spreadsheets use for standard keys, compared in their
+# compact form (normalised, separators dropped: "E-mail Address" -> "emailaddress").
+# Used only for a key the object has, when no key has the column's own name.
+_ALIASES = {
+    "email": ("email", "mail", "emailaddress", "mailaddress", "courriel"),
+    "phone": ("phone", "phonenumber", "telephone", "tel", "mobile", "mobilephone", "cellphone"),
+    "first_name": ("firstname", "givenname", "prenom"),
+    "last_name": ("lastname", "surname", "familyname", "nom"),
+    "company_name": ("company", "companyname", "organization", "organisation", "account"),
+    "job_title": ("jobtitle", "title", "position"),
+    "linkedin": ("linkedin", "linkedinurl", "linkedinprofile"),
+}
+
+
+def _compact(name: str) -> str:
+    return normalise_column_name(name).replace("_", "")
+
+
 def match_columns(
     columns: Sequence[str],
     field_names: Sequence[str],
@@ -25,17 +43,28 @@ def match_columns(
     """Map file columns to fields: ``(column -> field, unmatched columns)``.
 
     An override ``{column: field}`` wins; ``""`` ignores the column (it is then in
-    neither result). Other columns match a field by exact or normalised name. A
+    neither result). Other columns match a field by exact or normalised name, then
+    without separators ("FirstName", "E-mail"), then by a usual header for a
+    standard key ("Company" -> ``company_name``, "Tel" -> ``phone``). A
     column whose field an override already took is unmatched; two overrides, or two
     matched columns, for one field are an error.
     """
     fields = set(field_names)
     by_norm: dict[str, str] = {}
+    by_compact: dict[str, str] = {}
     for name in field_names:
         by_norm.setdefault(normalise_column_name(name), name)
+        by_compact.setdefault(_compact(name), name)
+    by_alias = {
+        alias: key for key, aliases in _ALIASES.items() if key in fields for alias in aliases
+    }
 
-    def lookup(name: str) -> str | None:
-        return name if name in fields else by_norm.get(normalise_column_name(name))
+    def lookup(name: str, *, aliases: bool = True) -> str | None:
+        """The field a column (or, without aliases, an override's target) names."""
+        if name in fields:
+            return name
+        found = by_norm.get(normalise_column_name(name)) or by_compact.get(_compact(name))
+        return found or (by_alias.get(_compact(name)) if aliases else None)
 
     overrides = dict(overrides or {})
     missing = [c for c in overrides if c not in columns]
@@ -44,7 +73,7 @@ def match_columns(
         raise ValidationFailed(f"The mapping names columns not in the file: {names}", missing)
     taken: dict[str, str] = {}  # field -> column
     for column, target in overrides.items():
-        field = lookup(target) if target else None
+        field = lookup(target, aliases=False) if target else None
         if target and field is None:
             raise ValidationFailed(
                 f"The mapping sends column '{column}' to unknown field '{target}'"
