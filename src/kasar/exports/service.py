@@ -168,7 +168,7 @@ def cell_kind(cols: KeyColumns, key: str) -> CellKind:
     ftype = kind.type
     # Ids (UUIDs) and phones (stored as E.164, "+" and digits: a number to a
     # spreadsheet) are what formula protection would leave as they are anyway;
-    # skipping the check saves PostgreSQL about a tenth of a large CSV export.
+    # skipping the check saves PostgreSQL a few per cent of a CSV export.
     if ftype is None or (ftype is FieldType.PHONES and kind.role is KeyRole.VALUE):
         return CellKind.PLAIN
     if ftype in TEXT_LIKE_TYPES:
