@@ -505,6 +505,31 @@ def test_address() -> None:
     assert normalise_value(F.ADDRESS, {"city": " ", "state": None}) is None
 
 
+@given(
+    st.dictionaries(
+        st.sampled_from(["street", "street2", "city", "postcode", "state", "country"]),
+        st.text(min_size=1).filter(lambda t: t.strip() == t),
+    )
+)
+def test_an_address_survives_a_csv_export(address: dict[str, str]) -> None:
+    """A CSV export writes an address as its JSON object (``exports.service.csv_cell``);
+    importing that cell gives the address back."""
+    from kasar.exports.cells import unprotect_cell
+    from kasar.exports.service import CellKind, csv_cell
+
+    stored = normalise_value(F.ADDRESS, address)
+    cell = unprotect_cell(csv_cell(CellKind.OBJECT, stored)) if stored else ""
+    assert normalise_value(F.ADDRESS, cell) == stored
+
+
+def test_address_text_that_is_not_a_json_object_is_a_street() -> None:
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    for text in ("{1 rue de Rivoli}", "{not json", '["a"]', "{}x", deep):
+        assert normalise_value(F.ADDRESS, text) == {"street": text}
+    assert normalise_value(F.ADDRESS, "{}") is None  # an empty address object
+    assert invalid_message(F.ADDRESS, '{"zip": "75001"}') == "has unknown address part 'zip'"
+
+
 def test_address_rejects() -> None:
     assert invalid_message(F.ADDRESS, {"zip": "75001"}) == "has unknown address part 'zip'"
     assert invalid_message(F.ADDRESS, {"city": "Paris", 1: "x"}) == "has unknown address part '1'"

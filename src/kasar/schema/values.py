@@ -8,6 +8,7 @@ service, so asking for them here is a programming error (`ValueError`).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -296,7 +297,12 @@ def _url(raw: object) -> str:
 
 def _address(raw: object) -> dict[str, str] | None:
     if isinstance(raw, str):
-        return {"street": raw.strip()}
+        text = raw.strip()
+        # A CSV export writes an address as its JSON object: read it back as one.
+        parsed = _json_object(text) if text.startswith("{") and text.endswith("}") else None
+        if parsed is None:
+            return {"street": text}
+        raw = parsed
     if not isinstance(raw, dict):
         raise InvalidValue("must be an address")
     for key in raw:
@@ -312,3 +318,11 @@ def _address(raw: object) -> dict[str, str] | None:
         if part.strip():
             parts[key] = part.strip()
     return parts or None
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested brackets
+        return None
+    return value if isinstance(value, dict) else None
