@@ -314,6 +314,53 @@ def test_undo_deletes_created_restores_updated_and_leaves_changed_records(engine
     assert job_of(engine, job["id"])["undone_at"] is not None
 
 
+def test_undo_deletes_the_companies_the_job_created_that_nothing_else_links_to(
+    engine: Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        old = records.create_record(conn, load_workspace(conn), "companies", {"name": "Old Co"})
+    content = (
+        b"first_name,email,company\n"
+        b"Ada,ada@x.com,Old Co\n"  # an existing company: never deleted
+        b"Bob,bob@x.com,New Co\n"  # created by the job, then only Bob's: deleted
+        b"Cy,cy@x.com,Kept Co\n"  # created, then linked to by someone else: kept
+        b"Di,di@x.com,Edited Co\n"  # created, then edited: kept
+        b"Ed,ed@x.com,New Co\n"
+    )
+    job = import_now(engine, content)
+    companies = {r["name"]: r["id"] for r in stored(engine, "companies")}
+    assert sorted(companies) == ["Edited Co", "Kept Co", "New Co", "Old Co"]
+    with read_transaction(engine) as conn:
+        linked = conn.execute(
+            select(tables.job_linked.c.record_id).where(tables.job_linked.c.job_id == job["id"])
+        ).scalars()
+        assert sorted(linked) == sorted(companies[n] for n in ("Edited Co", "Kept Co", "New Co"))
+    time.sleep(0.01)
+    make_contact(engine, first_name="Zoe", company_id=companies["Kept Co"])
+    with write_transaction(engine) as conn:
+        ws = load_workspace(conn)
+        records.update_record(conn, ws, "companies", companies["Edited Co"], {"domain": "e.com"})
+    with write_transaction(engine) as conn:
+        result = undo_job(conn, load_workspace(conn), job["id"])
+    assert result.deleted == 5 and result.deleted_linked == {"companies": 1}
+    assert sorted(s["reason"] for s in result.skipped) == [
+        "companies record changed since the import",
+        "companies record still linked to by other records",
+    ]
+    assert sorted(r["name"] for r in stored(engine, "companies")) == [
+        "Edited Co", "Kept Co", "Old Co"
+    ]  # fmt: skip
+    assert old["id"] in {r["id"] for r in stored(engine, "companies")}
+    assert [r["first_name"] for r in stored(engine)] == ["Zoe"]
+
+
+def test_a_dry_run_records_no_linked_companies(engine: Engine) -> None:
+    job = import_now(engine, b"first_name,email,company\nAda,ada@x.com,New Co\n", dry_run=True)
+    assert job["state"] == "completed" and stored(engine, "companies") == []
+    with read_transaction(engine) as conn:
+        assert conn.execute(select(func.count()).select_from(tables.job_linked)).scalar() == 0
+
+
 def test_undo_spots_a_change_made_while_the_job_ran(engine: Engine) -> None:
     rid = make_contact(engine, first_name="Ada", email="ada@x.com")
     content = b"first_name,email,job_title\nAda,ada@x.com,Countess\n"

@@ -326,9 +326,12 @@ def test_sign_in_import_export_undo(page: Any, server: Server, shots: Path, tmp_
     page.once("dialog", lambda dialog: dialog.accept())
     job.locator("button", has_text="Undo").click()
     page.wait_for_selector("#import-history-status:has-text('Undone: 2 records deleted')")
+    status = page.inner_text("#import-history-status")
+    assert "companies it created: 1 deleted" in status  # Acme Corp, named by the import
     assert "undone" in page.locator("#import-history-rows tr", has_text="import, skip").inner_text()
     left = server.api("GET", "/api/v1/records/contacts")
     assert [r["id"] for r in left["data"]] == [server.bob_id]
+    assert server.api("GET", "/api/v1/records/companies")["total"] == 0
     page.screenshot(path=shots / "06-undone.png", full_page=True)
 
     # Phone width: the same page, one column, tables as cards.

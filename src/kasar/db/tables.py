@@ -177,6 +177,16 @@ job_rows = Table(
     Index("ix_job_rows_record", "record_id"),
 )
 
+# Records an import job created in other objects (companies by name): undo deletes
+# them too. Migration 0003.
+job_linked = Table(
+    "kasar_job_linked",
+    metadata,
+    Column("job_id", String(36), ForeignKey("kasar_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("object_name", String(63), primary_key=True),
+    Column("record_id", String(36), primary_key=True),
+)
+
 idempotency = Table(
     "kasar_idempotency",
     metadata,

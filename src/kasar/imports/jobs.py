@@ -258,6 +258,13 @@ def _write_chunk(
         for number, r in zip(chunk.numbers, result.results, strict=True)
     ]
     conn.execute(insert(tables.job_rows), rows)
+    linked = [
+        {"job_id": ctx.job.id, "object_name": name, "record_id": rid}
+        for name, ids in result.linked.items()
+        for rid in ids
+    ]
+    if linked and not opts.dry_run:
+        conn.execute(insert(tables.job_linked), linked)
     jobs_repo.add_progress(
         conn,
         ctx.job.id,

@@ -97,6 +97,9 @@ class ImportResult:
     results: list[RecordResult] = field(default_factory=list)
     on_duplicate: str = "skip"
     on_possible_duplicate: str = "create"
+    # Records created in other objects to link by name ({"companies": [ids]}); not
+    # part of the answer, an import job keeps them so that undo removes them too.
+    linked: dict[str, list[str]] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         """The documented answer; ``updated`` only when duplicates may update."""
@@ -194,6 +197,7 @@ class _Batch:
         self.rows: dict[int, PreparedRow] = {}
         self.keys: dict[int, set[MatchKey]] = {}
         self.applied: dict[int, list[_Group]] = {}  # duplicate -> field groups it writes
+        self.linked: dict[str, list[str]] = {}  # object -> ids created to link by name
 
     def run(self) -> ImportResult:
         self._validate()
@@ -273,7 +277,7 @@ class _Batch:
         wanted |= {i for i, groups in self.applied.items() for f, _ in groups if f.relation}
         wanted = {i for i in wanted if self.rows[i].relation_ids or self.rows[i].relation_names}
         if wanted and repo.resolve_relations(
-            self.conn, self.ws, self.obj, self._relation_rows(wanted)
+            self.conn, self.ws, self.obj, self._relation_rows(wanted), self.linked
         ):
             # Only a target deleted by another transaction since the first pass gets here.
             raise Conflict("A related record changed during the import; nothing was stored, retry")
@@ -373,6 +377,7 @@ class _Batch:
             on_possible_duplicate=self.options.on_possible_duplicate,
         )
         out.results = [self.results[i] for i in range(len(self.records))]
+        out.linked = self.linked
         for r in out.results:
             if r.status == "created":
                 out.created += 1

@@ -21,10 +21,12 @@ from kasar.jobs import repository as jobs_repo
 from kasar.records import repository as repo
 from kasar.schema.model import ObjectDef
 from kasar.schema.repository import Workspace, now_utc
+from kasar.schema.types import FieldType
 
 PAGE = 1000
 SKIPPED_SHOWN = 1000
 JR = tables.job_rows
+JL = tables.job_linked
 
 
 def dump_changes(changes: dict[str, tuple[Any, Any]]) -> str:
@@ -64,6 +66,7 @@ class UndoResult:
     deleted: int = 0
     restored: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    deleted_linked: dict[str, int] = field(default_factory=dict)
 
     def skip(self, record_id: str, reason: str) -> None:
         self.skipped.append({"id": record_id, "reason": reason})
@@ -72,6 +75,7 @@ class UndoResult:
         return {
             "deleted": self.deleted,
             "restored": self.restored,
+            "deleted_linked": self.deleted_linked,
             "skipped": len(self.skipped),
             "skipped_records": self.skipped[:SKIPPED_SHOWN],
         }
@@ -91,6 +95,7 @@ def undo_job(conn: Connection, ws: Workspace, job_id: str) -> UndoResult:
     out = UndoResult()
     _delete_created(conn, ws, obj, job_id, finished, out)
     _restore_updated(conn, ws, obj, job_id, finished, out)
+    _delete_linked(conn, ws, job_id, finished, out)
     jobs_repo.set_fields(conn, job_id, undone_at=now_utc())
     return out
 
@@ -179,3 +184,65 @@ def _restore_updated(
                 restored.append({**row, **first, "updated_at": now_utc()})
         repo.update_rows(conn, ws, obj, restored)
         out.restored += len(restored)
+
+
+def _delete_linked(
+    conn: Connection, ws: Workspace, job_id: str, end: datetime, out: UndoResult
+) -> None:
+    """The records the job created to link by name (companies), once the job's own
+    records are gone: each one unchanged since and that no record links to any more."""
+    names = conn.execute(select(JL.c.object_name).where(JL.c.job_id == job_id).distinct()).scalars()
+    for name in sorted(names):
+        if name not in ws.objects:
+            continue  # the object was deleted since, and its records with it
+        target = ws.object(name)
+        table = ws.table(name)
+        last = ""
+        while True:
+            ids = list(
+                conn.execute(
+                    select(JL.c.record_id)
+                    .where(JL.c.job_id == job_id, JL.c.object_name == name, JL.c.record_id > last)
+                    .order_by(JL.c.record_id)
+                    .limit(PAGE)
+                ).scalars()
+            )
+            if not ids:
+                break
+            last = ids[-1]
+            stamps = dict(
+                conn.execute(
+                    select(table.c.id, table.c.updated_at)
+                    .where(table.c.id.in_(ids))
+                    .with_for_update()
+                ).all()
+            )
+            linked_to = _linked_to(conn, ws, name, [i for i in ids if i in stamps])
+            doomed = []
+            for rid in ids:
+                if rid not in stamps:
+                    out.skip(rid, f"{name} record deleted since the import")
+                elif stamps[rid] > end:
+                    out.skip(rid, f"{name} record changed since the import")
+                elif rid in linked_to:
+                    out.skip(rid, f"{name} record still linked to by other records")
+                else:
+                    doomed.append(rid)
+            if doomed:
+                count = repo.delete_records(conn, ws, target, doomed)
+                out.deleted_linked[name] = out.deleted_linked.get(name, 0) + count
+
+
+def _linked_to(conn: Connection, ws: Workspace, name: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` (records of ``name``) a relation field of any record holds."""
+    found: set[str] = set()
+    if not ids:
+        return found
+    for other in ws.objects.values():
+        for f in other.fields:
+            if f.type is FieldType.RELATION and f.relation == name:
+                column = ws.table(other.name).c[f.column]
+                found.update(
+                    str(v) for v in conn.execute(select(column).where(column.in_(ids))).scalars()
+                )
+    return found

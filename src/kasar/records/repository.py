@@ -257,17 +257,24 @@ def relations_cannot_fail(ws: Workspace, obj: ObjectDef, rows: Iterable[Prepared
 
 
 def resolve_relations(
-    conn: Connection, ws: Workspace, obj: ObjectDef, rows: Sequence[PreparedRow | None]
+    conn: Connection,
+    ws: Workspace,
+    obj: ObjectDef,
+    rows: Sequence[PreparedRow | None],
+    created: dict[str, list[str]] | None = None,
 ) -> dict[int, str]:
     """Fill each row's relation columns from the ids or names it gave, for all rows
     at once; a missing target is created when a name is all it needs (a contact's
-    ``company_name`` creates the company). Returns an error message per row index."""
+    ``company_name`` creates the company), and its id added to ``created[object]``.
+    Returns an error message per row index."""
     errors: dict[int, str] = {}
     for f in obj.fields:
         if f.type is not FieldType.RELATION or f.relation is None:
             continue
         _resolve_ids(conn, ws, f, rows, errors)
-        _resolve_names(conn, ws, f, rows, errors)
+        new_ids = _resolve_names(conn, ws, f, rows, errors)
+        if created is not None and new_ids:
+            created.setdefault(f.relation, []).extend(new_ids)
     return errors
 
 
@@ -298,7 +305,8 @@ def _resolve_names(
     f: FieldDef,
     rows: Sequence[PreparedRow | None],
     errors: dict[int, str],
-) -> None:
+) -> list[str]:
+    """Link by name; the ids of the targets created for it."""
     assert f.relation is not None
     target = ws.object(f.relation)
     wanted: dict[str, str] = {}
@@ -306,10 +314,11 @@ def _resolve_names(
         if r and f.name in r.relation_names and (k := name_key(r.relation_names[f.name])):
             wanted.setdefault(k, r.relation_names[f.name])
     if not wanted:
-        return
+        return []
     found = find_keys(conn, target.name, [("name", k) for k in wanted])
     ids = {k: found[("name", k)][0] for k in wanted if found.get(("name", k))}
     missing = [k for k in wanted if k not in ids]
+    created: list[dict[str, Any]] = []
     if missing and _can_create_by_name(target):
         name_field = target.name_fields()[0]
         created = [new_row(validate_write(target, {name_field: wanted[k]}).values) for k in missing]
@@ -324,6 +333,7 @@ def _resolve_names(
                 name = r.relation_names[f.name]
                 message = f"Field '{f.name}_name': no {f.relation} record named '{name}'"
                 errors.setdefault(i, message)
+    return [str(row["id"]) for row in created]
 
 
 def lock_for_write(

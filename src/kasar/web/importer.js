@@ -277,13 +277,16 @@ function historyRow(job) {
 async function undoJob(job, file, button) {
   const c = job.counters;
   const question = `Undo the import of ${file}? This deletes the ${c.created} records it created` +
-    ` and restores the ${c.updated} records it updated (records changed since are left alone).`;
+    ` (and the companies it created for them), and restores the ${c.updated} records it updated` +
+    " (records changed since are left alone).";
   if (!confirm(question)) return;
   await guarded(ui["history-error"], button, async () => {
     const result = await api(`${JOBS}/${job.id}/undo`, { method: "POST" });
     await loadHistory();
+    const linked = Object.entries(result.deleted_linked || {})
+      .map(([name, count]) => `; ${name} it created: ${fmt(count)} deleted`).join("");
     ui["history-status"].textContent =
-      `Undone: ${fmt(result.deleted)} records deleted, ${fmt(result.restored)} restored` +
-      (result.skipped ? `, ${fmt(result.skipped)} left alone because they changed since.` : ".");
+      `Undone: ${fmt(result.deleted)} records deleted, ${fmt(result.restored)} restored` + linked +
+      (result.skipped ? `, ${fmt(result.skipped)} left alone (changed since, or still linked).` : ".");
   });
 }
