@@ -145,7 +145,10 @@ class ContactsMachine(RuleBasedStateMachine):
             Entry(rid, frozenset(c.email_keys()), c.name_key(), c.seq)
             for rid, c in sorted(self.model.items(), key=lambda kv: kv[1].seq)
         ]
-        order = itertools.count(len(entries))
+        # The batch's own entries come after every stored one, as in the matcher
+        # (stored records are older). Counting from len(entries) put them before a
+        # stored contact whose seq was higher than the number of contacts left.
+        order = itertools.count(max((e.order for e in entries), default=-1) + 1)
         decided: list[tuple[dict[str, Any], str | None]] = []  # record, target (None: new)
         for rec, res in zip(batch, results, strict=True):
             emails, name = keys_of(rec)
