@@ -745,6 +745,25 @@ def test_match_columns_by_usual_headers(column: str, key: str | None) -> None:
     assert mapping.get(column) == key and (key is not None or unmatched == [column])
 
 
+@pytest.mark.parametrize(
+    ("columns", "mapping", "unmatched"),
+    [
+        (["Phone", "Mobile"], {"Phone": "phone"}, ["Mobile"]),
+        (["Mobile", "Phone"], {"Phone": "phone"}, ["Mobile"]),
+        (["Email", "E-mail Address"], {"Email": "email"}, ["E-mail Address"]),
+        (["Tel", "Mobile"], {"Tel": "phone"}, ["Mobile"]),
+        (["Job Title", "Title"], {"Job Title": "job_title"}, ["Title"]),
+    ],
+)
+def test_a_usual_header_never_competes_with_a_named_field(
+    columns: list[str], mapping: dict[str, str], unmatched: list[str]
+) -> None:
+    """CRM exports often have both: the column named like the field wins, the other
+    is left out (an error here would refuse the whole file)."""
+    keys = [*FIELDS, "job_title"]
+    assert match_columns(columns, keys) == (mapping, unmatched)
+
+
 def test_usual_headers_only_for_keys_the_object_has() -> None:
     mapping, unmatched = match_columns(["Company", "Title", "Name"], ["name", "domain"])
     assert mapping == {"Name": "name"} and unmatched == ["Company", "Title"]

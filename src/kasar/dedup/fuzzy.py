@@ -14,7 +14,6 @@ the rules and the measured precision and recall behind the weights.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from kasar.dedup.keys import listed
 from kasar.dedup.names import company_core, first_name_forms, fold
 from kasar.dedup.normalise import domain_key, email_key, linkedin_key, phone_key
 from kasar.schema.model import ObjectDef
@@ -113,7 +113,7 @@ def profile_reader(obj: ObjectDef) -> Callable[[Mapping[str, object]], Profile |
             if not last:
                 return None
             forms, compare, sorted_name = (), last, last
-        mails = frozenset(k for c, lc in emails for e in _items(values, c, lc) if (k := _email(e)))
+        mails = frozenset(k for c, lc in emails for e in listed(values, c, lc) if (k := _email(e)))
         linkedin = _url(values, "linkedin", linkedin_key) if "linkedin" in urls else frozenset()
         return Profile(
             kind=kind,
@@ -123,7 +123,7 @@ def profile_reader(obj: ObjectDef) -> Callable[[Mapping[str, object]], Profile |
             initial=bool(first) and all(len(w) == 1 for w in first.split()),
             emails=mails,
             phones=frozenset(
-                k for c, lc in phones for p in _items(values, c, lc) if (k := phone_key(p))
+                k for c, lc in phones for p in listed(values, c, lc) if (k := phone_key(p))
             ),
             linkedin=linkedin,
             domains=_url(values, "domain", domain_key) if "domain" in urls else frozenset(),
@@ -158,16 +158,6 @@ def _url(
 ) -> frozenset[str]:
     value = values.get(column)
     return frozenset(k for k in (key(value),) if k) if isinstance(value, str) else frozenset()
-
-
-def _items(values: Mapping[str, object], column: str, list_column: str) -> list[str]:
-    raw = values.get(list_column)
-    if isinstance(raw, str):
-        if raw.count('"') == 2 and "\\" not in raw:  # '["one@example.com"]': no need to parse
-            return [raw[2:-2]]
-        return [i for i in json.loads(raw) if isinstance(i, str)]
-    single = values.get(column)
-    return [single] if isinstance(single, str) else []
 
 
 def token_similarity(a: str, b: str) -> float:

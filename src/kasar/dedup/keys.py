@@ -18,12 +18,15 @@ from kasar.schema.types import FieldType
 STRONG_KINDS = ("email", "phone", "linkedin", "domain")
 
 
-def _list(values: Mapping[str, object], column: str, primary: str) -> list[str]:
-    raw = values.get(column)
+def listed(values: Mapping[str, object], column: str, list_column: str) -> list[str]:
+    """The emails (or phones) of an EMAILS (PHONES) field from its stored columns: the
+    JSON list in ``list_column``, else the primary value in ``column``."""
+    raw = values.get(list_column)
     if isinstance(raw, str):
-        items = json.loads(raw)
-        return [i for i in items if isinstance(i, str)]
-    single = values.get(primary)
+        if raw.count('"') == 2 and "\\" not in raw:  # '["one@example.com"]': no need to parse
+            return [raw[2:-2]]
+        return [i for i in json.loads(raw) if isinstance(i, str)]
+    single = values.get(column)
     return [single] if isinstance(single, str) else []
 
 
@@ -38,10 +41,10 @@ def match_keys_for(obj: ObjectDef, values: Mapping[str, object]) -> set[tuple[st
     keys: set[tuple[str, str]] = set()
     for f in obj.fields:
         if f.type is FieldType.EMAILS:
-            emails = _list(values, f.list_column, f.column)
+            emails = listed(values, f.column, f.list_column)
             keys.update(("email", k) for e in emails if (k := email_key(e)))
         elif f.type is FieldType.PHONES:
-            phones = _list(values, f.list_column, f.column)
+            phones = listed(values, f.column, f.list_column)
             keys.update(("phone", k) for p in phones if (k := phone_key(p)))
         elif f.type is FieldType.URL and isinstance(v := values.get(f.column), str):
             if f.name == "linkedin" and (k := linkedin_key(v)):

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Date, DateTime, Table, bindparam, delete, ins
 from kasar.db import tables
 from kasar.db.ids import new_id
 from kasar.db.locks import lock_keys
-from kasar.dedup.keys import lock_names, match_keys_for
+from kasar.dedup.keys import listed, lock_names, match_keys_for
 from kasar.dedup.normalise import email_key, phone_key
 from kasar.errors import Conflict, NotFound, ValidationFailed
 from kasar.records import repository as repo
@@ -63,9 +63,8 @@ def merge_records(
             "and one of duplicate_ids"
         )
     wanted = [master_id, *dups]
-    check_found(conn, ws, obj, wanted, repo.rows_by_id(conn, ws, obj, wanted))
     rows = locked_rows(conn, ws, obj, wanted)
-    check_found(conn, ws, obj, wanted, rows)  # a concurrent delete won the race
+    check_found(conn, ws, obj, wanted, rows)
     before, dup_rows = rows[master_id], [rows[d] for d in dups]
     after = fill_master(obj, before, dup_rows, master_id)
     after["updated_at"] = now_utc()
@@ -192,13 +191,6 @@ def locked_rows(
     return repo.rows_by_id(conn, ws, obj, ids, for_update=True)
 
 
-def _items(row: Mapping[str, Any], column: str, list_column: str) -> list[str]:
-    raw = row.get(list_column)
-    if isinstance(raw, str):
-        return [i for i in json.loads(raw) if isinstance(i, str)]
-    return [row[column]] if isinstance(row.get(column), str) else []
-
-
 def _filled(value: object) -> bool:
     return value is not None and value != ""
 
@@ -212,10 +204,10 @@ def fill_master(
     gone = {d["id"] for d in dups}
     for f in obj.fields:
         if f.type in _KEY_OF:
-            items = _items(out, f.column, f.list_column)
+            items = listed(out, f.column, f.list_column)
             seen = {_KEY_OF[f.type](i) for i in items}
             for d in dups:
-                for item in _items(d, f.column, f.list_column):
+                for item in listed(d, f.column, f.list_column):
                     if (k := _KEY_OF[f.type](item)) not in seen:
                         items.append(item)
                         seen.add(k)

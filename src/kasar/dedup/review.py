@@ -145,8 +145,9 @@ def _merge_into(
     obj = ws.object(object_name)
     data = {k: v for k, v in held.items() if k not in ("id", "created_at", "updated_at")}
     prepared = validate_write(obj, data)
-    check_found(conn, ws, obj, [target_id], repo.rows_by_id(conn, ws, obj, [target_id]))
-    target = locked_rows(conn, ws, obj, [target_id], extra=[prepared.values])[target_id]
+    rows = locked_rows(conn, ws, obj, [target_id], extra=[prepared.values])
+    check_found(conn, ws, obj, [target_id], rows)
+    target = rows[target_id]
     for name in [*prepared.relation_ids, *prepared.relation_names]:
         f = obj.field(name)
         if f is not None and target.get(f.column) not in (None, ""):

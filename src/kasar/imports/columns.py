@@ -43,11 +43,12 @@ def match_columns(
     """Map file columns to fields: ``(column -> field, unmatched columns)``.
 
     An override ``{column: field}`` wins; ``""`` ignores the column (it is then in
-    neither result). Other columns match a field by exact or normalised name, then
-    without separators ("FirstName", "E-mail"), then by a usual header for a
-    standard key ("Company" -> ``company_name``, "Tel" -> ``phone``). A
-    column whose field an override already took is unmatched; two overrides, or two
-    matched columns, for one field are an error.
+    neither result). Other columns match a field by exact or normalised name, or
+    without separators ("FirstName", "E-mail"). Then a field that no column named
+    takes the first column with a usual header for it ("Company" -> ``company_name``,
+    "Tel" -> ``phone``); other such columns are unmatched, not an error. A column
+    whose field an override already took is unmatched; two overrides, or two
+    columns naming one field, are an error.
     """
     fields = set(field_names)
     by_norm: dict[str, str] = {}
@@ -59,12 +60,11 @@ def match_columns(
         alias: key for key, aliases in _ALIASES.items() if key in fields for alias in aliases
     }
 
-    def lookup(name: str, *, aliases: bool = True) -> str | None:
-        """The field a column (or, without aliases, an override's target) names."""
+    def lookup(name: str) -> str | None:
+        """The field a column (or an override's target) names."""
         if name in fields:
             return name
-        found = by_norm.get(normalise_column_name(name)) or by_compact.get(_compact(name))
-        return found or (by_alias.get(_compact(name)) if aliases else None)
+        return by_norm.get(normalise_column_name(name)) or by_compact.get(_compact(name))
 
     overrides = dict(overrides or {})
     missing = [c for c in overrides if c not in columns]
@@ -73,7 +73,7 @@ def match_columns(
         raise ValidationFailed(f"The mapping names columns not in the file: {names}", missing)
     taken: dict[str, str] = {}  # field -> column
     for column, target in overrides.items():
-        field = lookup(target, aliases=False) if target else None
+        field = lookup(target) if target else None
         if target and field is None:
             raise ValidationFailed(
                 f"The mapping sends column '{column}' to unknown field '{target}'"
@@ -81,16 +81,18 @@ def match_columns(
         if field is not None:
             _take(taken, field, column)
     explicit = set(taken)
-    unmatched = []
-    for column in columns:
-        if column in overrides:
-            continue
+    rest = [c for c in columns if c not in overrides]
+    for column in rest:
         field = lookup(column)
-        if field is None or field in explicit:
-            unmatched.append(column)
-        else:
+        if field is not None and field not in explicit:
             _take(taken, field, column)
+    # Usual headers only for fields no column named: "Phone" and "Mobile" keep Phone.
+    for column in rest:
+        field = by_alias.get(_compact(column))
+        if column not in taken.values() and field is not None and field not in taken:
+            taken[field] = column
     by_column = {column: field for field, column in taken.items()}
+    unmatched = [c for c in rest if c not in by_column]
     return {c: by_column[c] for c in columns if c in by_column}, unmatched
 
 
