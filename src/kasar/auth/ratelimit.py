@@ -43,11 +43,12 @@ def _busy_timeout(conn: Connection, ms: int) -> None:
 
 
 def count_hit(conn: Connection, subject: str, *, now: float | None = None) -> int:
-    """Count one request for ``subject`` in the caller's write transaction; pass the
-    answer to ``enforce`` once it is committed. (On SQLite, ``check_rate`` waits for
-    the write lock only briefly: prefer it there.)"""
+    """Count one request for ``subject`` in the caller's write transaction (on
+    PostgreSQL the token check's); pass the answer to ``enforce`` once committed."""
     if not is_sqlite(conn):
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # as in check_rate
+        # A count lost to a crash is harmless; waiting for the log flush on every
+        # request is not (about 1 ms per request).
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     return _count(conn, subject, _window(time.time() if now is None else now))
 
 
@@ -64,11 +65,11 @@ def _window(now: float) -> int:
 
 
 def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = None) -> None:
-    """Count one request for ``subject``; raise RateLimited (429) past ``limit`` a minute."""
+    """Count one request for ``subject`` in its own transaction; raise RateLimited
+    (429) past ``limit`` a minute. For SQLite, whose write lock it waits for only
+    briefly (a request is let through uncounted rather than stalled)."""
     if limit <= 0:
         return
-    now = time.time() if now is None else now
-    window = _window(now)
     try:
         with engine.connect() as raw:
             if is_sqlite(raw):
@@ -76,11 +77,7 @@ def check_rate(engine: Engine, subject: str, limit: int, *, now: float | None = 
             try:
                 conn = raw.execution_options(kasar_write=True)
                 with conn.begin():
-                    if not is_sqlite(raw):
-                        # A count lost to a crash is harmless; waiting for the log
-                        # flush on every request is not (about 1 ms per request).
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                    hits = _count(conn, subject, window)
+                    hits = count_hit(conn, subject, now=now)
             finally:
                 if is_sqlite(raw):
                     _busy_timeout(raw, SQLITE_BUSY_TIMEOUT_MS)

@@ -85,8 +85,11 @@ def run_import_job(ctx: JobContext) -> None:
         opts = _first_pass(ctx, obj, opts)
     mapping: dict[str, str] = (opts.columns or {})["mapping"]
     committed = int(job.row["rows_read"])
-    written = ws.table(obj.name).name
-    statistics = GrowthStatistics(ctx.engine, [written, "kasar_match_keys", "kasar_job_rows"])
+    # A dry run writes only its job rows (the report); a real run the records too.
+    grown = [tables.job_rows.name]
+    if not opts.dry_run:
+        grown = [ws.table(obj.name).name, tables.match_keys.name, *grown]
+    statistics = GrowthStatistics(ctx.engine, grown)
     with ExitStack() as stack:
         stream = stack.enter_context(open_blob(ctx.engine, job.id, UPLOAD))
         pool = stack.enter_context(_pool()) if size >= POOL_MIN_BYTES and spare_core() else None
