@@ -563,3 +563,28 @@ def test_counts_add_up(engine: Engine, recs: list[dict[str, Any]]) -> None:
     result = run(engine, "contacts", recs, dry_run=True)
     assert result.created + result.duplicates + result.failed == len(recs)
     assert [r.index for r in result.results] == list(range(len(recs)))
+
+
+@pytest.mark.parametrize("on_duplicate", ["skip", "update", "overwrite"])
+def test_a_created_record_keeps_the_keys_a_later_duplicate_gave_it(
+    engine: Engine, on_duplicate: str
+) -> None:
+    """The keys a row was matched on are stored with it, unless a later row of the
+    same batch merged into it: then its keys are those of its final values."""
+    batch = [
+        {"first_name": "Ada", "last_name": "Lovelace"},
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@x.io"},
+    ]
+    result = run(engine, "contacts", batch, on_duplicate=on_duplicate)
+    assert summary(result) == (1, 1, 0)
+    rid = result.results[0].id
+    with read_transaction(engine) as conn:
+        mk = tables.match_keys
+        keys = set(conn.execute(select(mk.c.kind, mk.c.value).where(mk.c.record_id == rid)))
+    expected = {("name", "ada lovelace")}
+    if on_duplicate != "skip":
+        expected.add(("email", "ada@x.io"))
+    assert keys == expected
+    assert get(engine, "contacts", rid or "")["email"] == (
+        None if on_duplicate == "skip" else "ada@x.io"
+    )

@@ -215,17 +215,10 @@ class _Batch:
             self._decide_merges(targets)
         self._resolve_relations()
         changed = self._merge(targets)
-        new_rows = [self.rows[r.index] for r in self._of("created")]
-        rows = [
-            repo.new_row(row.values, {**row.system, "id": r.id})
-            for r, row in zip(self._of("created"), new_rows, strict=True)
-        ]
-        # Merges may have changed a created row's values (and so its keys) since.
-        keys = [row.stored_keys or set() for row in new_rows]
-        untouched = self.options.on_duplicate == "skip" and all(
-            r.stored_keys is not None for r in new_rows
-        )
-        repo.insert_records(self.conn, self.ws, self.obj, rows, keys if untouched else None)
+        new = [(r.id, self.rows[r.index]) for r in self._of("created")]
+        rows = [repo.new_row(row.values, {**row.system, "id": rid}) for rid, row in new]
+        keys = [row.stored_keys for _, row in new]  # None where a merge changed the row
+        repo.insert_records(self.conn, self.ws, self.obj, rows, keys)
         repo.update_rows(self.conn, self.ws, self.obj, changed)
         held = self._of("held")
         if held and not self.options.dry_run:
@@ -355,7 +348,7 @@ class _Batch:
     def _merge(self, targets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Copy the decided groups into the targets; the stored targets that changed."""
         stored_changed: dict[str, dict[str, Any]] = {}
-        created = {r.id for r in self._of("created")}
+        created = {r.id: self.rows[r.index] for r in self._of("created")}
         for index, groups in self.applied.items():
             res, values = self.results[index], self.rows[index].values
             target = targets[res.duplicate_of or ""]
@@ -365,7 +358,9 @@ class _Batch:
                         res.changes[column] = (target.get(column), values.get(column))
                         target[column] = values.get(column)
                         res.updated = True
-            if res.updated and res.duplicate_of not in created:
+            if res.updated and res.duplicate_of in created:
+                created[res.duplicate_of].stored_keys = None  # its keys may have changed
+            elif res.updated:
                 target["updated_at"] = now_utc()
                 stored_changed[res.duplicate_of or ""] = target
         return list(stored_changed.values())

@@ -146,10 +146,10 @@ def insert_records(
     ws: Workspace,
     obj: ObjectDef,
     rows: Sequence[dict[str, Any]],
-    keys: Sequence[Iterable[MatchKey]] | None = None,
+    keys: Sequence[Iterable[MatchKey] | None] | None = None,
 ) -> None:
     """Insert complete rows (id and timestamps set) and their match keys: ``keys``,
-    one set per row when the caller has them (``match_keys_for`` of the row)."""
+    one per row (``match_keys_for`` of the row) where the caller has them."""
     if not rows:
         return
     table = ws.table(obj.name)
@@ -157,12 +157,11 @@ def insert_records(
     full = [{c: r.get(c) for c in columns} for r in rows]
     for chunk in _chunks(full):
         conn.execute(insert(table), list(chunk))
-    if keys is None:
-        keys = [match_keys_for(obj, r) for r in rows]
+    given = keys if keys is not None else [None] * len(rows)
     key_rows = [
         {"object_name": obj.name, "kind": kind, "value": value, "record_id": r["id"]}
-        for r, row_keys in zip(rows, keys, strict=True)
-        for kind, value in row_keys
+        for r, row_keys in zip(rows, given, strict=True)
+        for kind, value in (match_keys_for(obj, r) if row_keys is None else row_keys)
     ]
     for chunk in _chunks(key_rows):
         conn.execute(insert(tables.match_keys), list(chunk))
