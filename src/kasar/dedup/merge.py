@@ -230,22 +230,15 @@ def _repoint(
     """Point every relation aimed at a duplicate to the master; what was re-pointed."""
     out: list[dict[str, Any]] = []
     stamp = now_utc()
-    for other in ws.objects.values():
-        for f in other.fields:
-            if f.type is not FieldType.RELATION or f.relation != obj.name:
-                continue
-            table = ws.table(other.name)
-            col = table.c[f.column]
-            skip = [master_id, *dups] if other.name == obj.name else []
-            where = [col.in_(dups), table.c.id.notin_(skip)] if skip else [col.in_(dups)]
-            pointing = [
-                [rid, old] for rid, old in conn.execute(select(table.c.id, col).where(*where))
-            ]
-            if pointing:
-                conn.execute(
-                    update(table).where(*where).values({col: master_id, "updated_at": stamp})
-                )
-                out.append({"object": other.name, "field": f.name, "rows": pointing})
+    for other, f in ws.relations_to(obj.name):
+        table = ws.table(other.name)
+        col = table.c[f.column]
+        skip = [master_id, *dups] if other.name == obj.name else []
+        where = [col.in_(dups), table.c.id.notin_(skip)] if skip else [col.in_(dups)]
+        pointing = [[rid, old] for rid, old in conn.execute(select(table.c.id, col).where(*where))]
+        if pointing:
+            conn.execute(update(table).where(*where).values({col: master_id, "updated_at": stamp}))
+            out.append({"object": other.name, "field": f.name, "rows": pointing})
     return out
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from kasar.db import tables
 from kasar.errors import Conflict
@@ -21,7 +21,6 @@ from kasar.jobs import repository as jobs_repo
 from kasar.records import repository as repo
 from kasar.schema.model import ObjectDef
 from kasar.schema.repository import Workspace, now_utc
-from kasar.schema.types import FieldType
 
 PAGE = 1000
 SKIPPED_SHOWN = 1000
@@ -115,21 +114,29 @@ def _delete_created(
         if not page:
             return
         last = page[-1][0]
-        ids = [str(rid) for _, rid in page]
-        stamps = dict(
-            conn.execute(
-                select(table.c.id, table.c.updated_at).where(table.c.id.in_(ids)).with_for_update()
-            ).all()
-        )
-        gone = [i for i in ids if i not in stamps]
-        changed = [i for i in ids if i in stamps and stamps[i] > end]
-        for rid in gone:
-            out.skip(rid, "deleted since the import")
-        for rid in changed:
-            out.skip(rid, "changed since the import")
-        out.deleted += repo.delete_records(
-            conn, ws, obj, [i for i in ids if i in stamps and stamps[i] <= end]
-        )
+        ids = _unchanged(conn, table, [str(rid) for _, rid in page], end, out)
+        out.deleted += repo.delete_records(conn, ws, obj, ids)
+
+
+def _unchanged(
+    conn: Connection, table: Table, ids: list[str], end: datetime, out: UndoResult, what: str = ""
+) -> list[str]:
+    """Those of ``ids`` still stored and not changed since ``end``, locked; the others
+    are reported as skipped (``what`` names their object when it is not the job's)."""
+    stamps = dict(
+        conn.execute(
+            select(table.c.id, table.c.updated_at).where(table.c.id.in_(ids)).with_for_update()
+        ).all()
+    )
+    kept = []
+    for rid in ids:
+        if rid not in stamps:
+            out.skip(rid, f"{what}deleted since the import")
+        elif stamps[rid] > end:
+            out.skip(rid, f"{what}changed since the import")
+        else:
+            kept.append(rid)
+    return kept
 
 
 def _restore_updated(
@@ -210,24 +217,12 @@ def _delete_linked(
             if not ids:
                 break
             last = ids[-1]
-            stamps = dict(
-                conn.execute(
-                    select(table.c.id, table.c.updated_at)
-                    .where(table.c.id.in_(ids))
-                    .with_for_update()
-                ).all()
-            )
-            linked_to = _linked_to(conn, ws, name, [i for i in ids if i in stamps])
-            doomed = []
-            for rid in ids:
-                if rid not in stamps:
-                    out.skip(rid, f"{name} record deleted since the import")
-                elif stamps[rid] > end:
-                    out.skip(rid, f"{name} record changed since the import")
-                elif rid in linked_to:
+            kept = _unchanged(conn, table, ids, end, out, what=f"{name} record ")
+            linked_to = _linked_to(conn, ws, name, kept)
+            for rid in kept:
+                if rid in linked_to:
                     out.skip(rid, f"{name} record still linked to by other records")
-                else:
-                    doomed.append(rid)
+            doomed = [rid for rid in kept if rid not in linked_to]
             if doomed:
                 count = repo.delete_records(conn, ws, target, doomed)
                 out.deleted_linked[name] = out.deleted_linked.get(name, 0) + count
@@ -238,11 +233,7 @@ def _linked_to(conn: Connection, ws: Workspace, name: str, ids: list[str]) -> se
     found: set[str] = set()
     if not ids:
         return found
-    for other in ws.objects.values():
-        for f in other.fields:
-            if f.type is FieldType.RELATION and f.relation == name:
-                column = ws.table(other.name).c[f.column]
-                found.update(
-                    str(v) for v in conn.execute(select(column).where(column.in_(ids))).scalars()
-                )
+    for other, f in ws.relations_to(name):
+        column = ws.table(other.name).c[f.column]
+        found.update(str(v) for v in conn.execute(select(column).where(column.in_(ids))).scalars())
     return found

@@ -41,6 +41,15 @@ class Workspace:
         self.object(name)
         return self.tables[name]
 
+    def relations_to(self, name: str) -> list[tuple[ObjectDef, FieldDef]]:
+        """Every RELATION field, of any object, whose records point at ``name``'s."""
+        return [
+            (other, f)
+            for other in self.objects.values()
+            for f in other.fields
+            if f.type is FieldType.RELATION and f.relation == name
+        ]
+
 
 _cache: dict[tuple[str, str], Workspace] = {}
 _cache_lock = threading.Lock()
