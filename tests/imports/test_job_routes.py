@@ -5,6 +5,7 @@ queued jobs itself with the worker's own ``run_one``."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -223,6 +224,10 @@ def test_the_list_is_newest_first_and_cursor_paged(
     assert [j["id"] for j in second["data"]] == [ids[0]] and second["nextCursor"] is None
     r = api.get(JOBS, headers=admin_headers, params={"cursor": "garbage"})
     assert r.status_code == 400
+    # Well formed but with a NUL in the id: the same 400 on both databases.
+    nul = base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", "a\\u0000b"]').decode()
+    r = api.get(JOBS, headers=admin_headers, params={"cursor": nul})
+    assert r.status_code == 400 and "Invalid cursor" in r.json()["message"]
 
 
 def test_an_unknown_or_export_job_is_not_found(

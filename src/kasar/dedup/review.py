@@ -11,16 +11,15 @@ decided what, so that the queue doubles as an audit trail.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from kasar.db import tables
+from kasar.db.cursors import decode_cursor, encode_cursor
 from kasar.dedup.detect import render_records
 from kasar.dedup.merge import check_found, fill_master, locked_rows
 from kasar.errors import Conflict, NotFound, ValidationFailed
@@ -62,7 +61,7 @@ def list_review(
         where.append(rq.c.state == state)
     total = conn.execute(select(func.count()).select_from(rq).where(*where)).scalar_one()
     if cursor:
-        stamp, last_id = _decode_cursor(cursor)
+        stamp, last_id = decode_cursor(cursor)
         where.append(
             or_(rq.c.created_at > stamp, and_(rq.c.created_at == stamp, rq.c.id > last_id))
         )
@@ -75,7 +74,7 @@ def list_review(
     return {
         "data": entries,
         "total": total,
-        "nextCursor": _encode_cursor(last["created_at"], last["id"]) if last else None,
+        "nextCursor": encode_cursor(last["created_at"], last["id"]) if last else None,
     }
 
 
@@ -192,16 +191,3 @@ def _attach_candidates(conn: Connection, ws: Workspace, entries: list[dict[str, 
 
 def _iso(value: datetime | None) -> str | None:
     return str(format_value(FieldType.DATETIME, value)) if value else None
-
-
-def _encode_cursor(stamp: datetime, last_id: str) -> str:
-    raw = json.dumps([stamp.isoformat(), last_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(stamp), str(last_id)
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed("Invalid cursor: pass nextCursor from the previous page") from None

@@ -8,18 +8,17 @@ whose worker stopped sending heartbeats (it died), are taken with
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, func, insert, or_, select, update
 
 from kasar.db import tables
+from kasar.db.cursors import decode_cursor, encode_cursor
 from kasar.db.ids import new_id
-from kasar.errors import NotFound, ValidationFailed
+from kasar.errors import NotFound
 from kasar.schema.repository import now_utc
 
 STATES = ("queued", "running", "completed", "failed", "cancelled")
@@ -151,26 +150,14 @@ def page_jobs(
     conn: Connection, *, kind: str, limit: int, cursor: str | None
 ) -> tuple[list[Job], int, str | None]:
     """One page of a kind's jobs, newest first: (jobs, total, nextCursor)."""
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     jobs = list_jobs(conn, kind=kind, limit=limit + 1, before=before)
     total = conn.execute(select(func.count()).select_from(J).where(J.c.kind == kind)).scalar_one()
     page = jobs[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
+    next_cursor = (
+        encode_cursor(page[-1].row["created_at"], page[-1].id) if len(jobs) > limit else None
+    )
     return page, int(total), next_cursor
-
-
-def _encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.row["created_at"].isoformat(), job.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, job_id = orjson.loads(raw)  # orjson refuses lone surrogates
-        return datetime.fromisoformat(stamp), str(job_id)
-    except (ValueError, TypeError):
-        raise ValidationFailed("cursor is not a cursor this list returned") from None
 
 
 def claim_next(
