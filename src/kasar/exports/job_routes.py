@@ -169,10 +169,6 @@ def _limit(value: Any) -> str | int | None:
     raise ValidationFailed("limit must be a positive integer")
 
 
-def job_api(job: jobs_repo.Job) -> dict[str, Any]:
-    return {**job.to_api(), "cancel_requested": bool(job.row["cancel_requested"])}
-
-
 @router.post(
     "/export-jobs",
     status_code=202,
@@ -192,7 +188,7 @@ def _create(engine: Engine, user: User, body: dict[str, Any]) -> JSONResponse:
         opts = parse_export_job(conn, load_workspace(conn), body)
     with write_transaction(engine) as conn:
         job = create_export_job(conn, opts, created_by=user.id)
-    return JSONResponse(job_api(job), status_code=202)
+    return JSONResponse(job.to_api(), status_code=202)
 
 
 @router.get("/export-jobs", responses=errors(400, 401, 403))
@@ -205,14 +201,14 @@ def list_export_jobs(
     """The export jobs, newest first."""
     with read_transaction(engine_of(request)) as conn:
         page, total, next_cursor = jobs_repo.page_jobs(conn, kind=KIND, limit=limit, cursor=cursor)
-    return {"data": [job_api(j) for j in page], "total": total, "nextCursor": next_cursor}
+    return {"data": [j.to_api() for j in page], "total": total, "nextCursor": next_cursor}
 
 
 @router.get("/export-jobs/{job_id}", responses=errors(401, 403, 404))
 def get_export_job(job_id: str, request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
     """The job's state, rows read of ``total_rows``, rows per second and ETA."""
     with read_transaction(engine_of(request)) as conn:
-        return job_api(jobs_repo.get_job(conn, job_id, kind=KIND))
+        return jobs_repo.get_job(conn, job_id, kind=KIND).to_api()
 
 
 @router.post("/export-jobs/{job_id}/cancel", responses=errors(401, 403, 404, 409))
@@ -223,9 +219,7 @@ def cancel_export_job(
     its partial output is deleted."""
     with write_transaction(engine_of(request)) as conn:
         job = jobs_repo.request_cancel(conn, job_id, KIND)
-    if job.state in ("completed", "failed"):
-        raise Conflict(f"Export job '{job_id}' has already {job.state}")
-    return job_api(job)
+    return job.to_api()
 
 
 @router.get(

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from kasar.auth.deps import admin_user
 from kasar.auth.service import User
 from kasar.db.engine import read_transaction, write_transaction
-from kasar.errors import Conflict, ValidationFailed
+from kasar.errors import ValidationFailed
 from kasar.imports import idempotency
 from kasar.imports.columns import match_columns
 from kasar.imports.files import HEAD_SIZE, detect_format, open_rows
@@ -68,10 +68,6 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def job_api(job: jobs_repo.Job) -> dict[str, Any]:
-    return {**job.to_api(), "cancel_requested": bool(job.row["cancel_requested"])}
 
 
 @router.post(
@@ -172,7 +168,7 @@ def _store_job(
     with write_transaction(engine_of(request)) as conn:
         if key and (stored := idempotency.claim(conn, key)):
             return idempotency.replay(stored)
-        answer = job_api(create_import_job(conn, opts, content, created_by=user.id))
+        answer = create_import_job(conn, opts, content, created_by=user.id).to_api()
         if key:
             idempotency.finish(conn, key, 202, answer)
     return JSONResponse(answer, status_code=202)
@@ -190,14 +186,14 @@ def list_import_jobs(
         page, total, next_cursor = jobs_repo.page_jobs(
             conn, kind="import", limit=limit, cursor=cursor
         )
-    return {"data": [job_api(j) for j in page], "total": total, "nextCursor": next_cursor}
+    return {"data": [j.to_api() for j in page], "total": total, "nextCursor": next_cursor}
 
 
 @router.get("/import-jobs/{job_id}", responses=errors(401, 403, 404))
 def get_import_job(job_id: str, request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
     """The job's state, counters, rows per second and ETA."""
     with read_transaction(engine_of(request)) as conn:
-        return job_api(jobs_repo.get_job(conn, job_id, kind="import"))
+        return jobs_repo.get_job(conn, job_id, kind="import").to_api()
 
 
 @router.post("/import-jobs/{job_id}/cancel", responses=errors(401, 403, 404, 409))
@@ -208,9 +204,7 @@ def cancel_import_job(
     (the chunks already committed stay)."""
     with write_transaction(engine_of(request)) as conn:
         job = jobs_repo.request_cancel(conn, job_id, "import")
-    if job.state in ("completed", "failed"):
-        raise Conflict(f"Import job '{job_id}' has already {job.state}")
-    return job_api(job)
+    return job.to_api()
 
 
 @router.get(
@@ -236,7 +230,7 @@ def import_job_report(
             report_csv(engine, job.id), media_type="text/csv; charset=utf-8", headers=headers
         )
     return StreamingResponse(
-        report_json(engine, job_api(job)), media_type="application/json", headers=headers
+        report_json(engine, job.to_api()), media_type="application/json", headers=headers
     )
 
 
@@ -247,4 +241,4 @@ def undo_import_job(job_id: str, request: Request, _: User = Depends(admin_user)
     with write_transaction(engine_of(request)) as conn:
         result = undo_job(conn, load_workspace(conn), job_id)
         job = jobs_repo.get_job(conn, job_id)
-    return {**result.to_api(), "job": job_api(job)}
+    return {**result.to_api(), "job": job.to_api()}

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 from kasar.db import tables
 from kasar.db.cursors import decode_cursor, encode_cursor
 from kasar.db.ids import new_id
-from kasar.errors import NotFound
+from kasar.errors import Conflict, NotFound
 from kasar.schema.repository import now_utc
 
 STATES = ("queued", "running", "completed", "failed", "cancelled")
@@ -84,6 +84,7 @@ class Job:
             "finished_at": _iso(r["finished_at"]),
             "undone_at": _iso(r["undone_at"]),
             "error": r["error"],
+            "cancel_requested": bool(r["cancel_requested"]),
         }
 
 
@@ -221,7 +222,11 @@ def finish(conn: Connection, job_id: str, state: str, error: str | None = None) 
 
 
 def request_cancel(conn: Connection, job_id: str, kind: str) -> Job:
+    """Cancel a queued job, ask a running one to stop; Conflict for one that ended
+    otherwise (a cancelled one is answered as it is)."""
     job = get_job(conn, job_id, kind=kind, for_update=True)
+    if job.state in ("completed", "failed"):
+        raise Conflict(f"{kind.capitalize()} job '{job_id}' has already {job.state}")
     if job.state == "queued":
         finish(conn, job_id, "cancelled")
     elif job.state == "running":
