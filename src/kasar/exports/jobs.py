@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from typing import Any
 
@@ -40,7 +40,7 @@ from kasar.exports.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from kasar.exports.xlsx import write_xlsx
 from kasar.jobs import repository as jobs_repo
 from kasar.jobs.blobs import CHUNK_BYTES, delete_blob, read_blob, write_blob
-from kasar.jobs.runtime import JobCancelled, JobContext, register
+from kasar.jobs.runtime import JobContext, register
 from kasar.schema.repository import Workspace, load_workspace, now_utc
 
 log = logging.getLogger("kasar.exports")
@@ -57,8 +57,6 @@ PROGRESS_SECONDS = 1.0
 PIECE_BYTES = 256 * 1024  # handed to the storing thread at a time
 QUEUED = 1  # pieces waiting while the next one fills
 GZIP_LEVEL = 1  # 200 MB/s of CSV, 7x smaller; higher levels gain little for their cost
-OPTIONS = ("object", "format", "fields", "filter_field", "filter_operator", "filter_value",
-           "filters", "sort_by", "sort_dir", "limit")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,6 +101,9 @@ class ExportJobOptions:
         )
 
 
+OPTIONS = tuple(f.name for f in fields(ExportJobOptions))  # the keys a request may give
+
+
 def create_export_job(
     conn: Connection, opts: ExportJobOptions, *, created_by: str
 ) -> jobs_repo.Job:
@@ -128,11 +129,7 @@ def run_export_job(ctx: JobContext) -> None:
                 for chunk, n in _chunks(opts.format, conn, ws, req, total):
                     output.write(chunk, n)
             output.close()
-    except JobCancelled as exc:
-        if str(exc) == "cancelled":
-            _discard(ctx)
-        raise
-    except Exception:
+    except Exception:  # cancelled, lost to another worker (its output kept), failed
         _discard(ctx)
         raise
 

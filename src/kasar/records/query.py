@@ -126,10 +126,10 @@ def encode_cursor(q: RecordQuery, last_value: Any, last_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
 
-def decode_cursor(q: RecordQuery, cursor: str, kind: KeyKind | None = None) -> tuple[Any, str]:
+def decode_cursor(q: RecordQuery, cursor: str, kind: KeyKind) -> tuple[Any, str]:
     """The (sort value, id) a cursor resumes after. A cursor comes back from the
-    client: with ``kind`` (the sort key's), its value must be one this key can hold,
-    so that a tampered cursor is a 400 rather than a type error in the database."""
+    client: its value must be one the sort key (of ``kind``) can hold, so that a
+    tampered cursor is a 400 rather than a type error in the database."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         doc = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -137,7 +137,7 @@ def decode_cursor(q: RecordQuery, cursor: str, kind: KeyKind | None = None) -> t
         last_id = doc["i"]
         if doc["s"] != q.sort_by or doc["d"] != q.sort_dir or not _plain_text(last_id):
             raise ValueError("cursor of another query")
-        if kind is not None and not _fits(kind, tag, raw):
+        if not _fits(kind, tag, raw):
             raise ValueError("a value this key cannot hold")
         if tag == "dt":
             return datetime.fromisoformat(raw), last_id
