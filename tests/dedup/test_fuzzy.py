@@ -11,11 +11,16 @@ from hypothesis import strategies as st
 
 from kasar.dedup.blocking import blocking_keys, candidate_pairs
 from kasar.dedup.candidates import first_name_variants, probe_keys, typo_variants
-from kasar.dedup.fuzzy import DEFAULT_THRESHOLD, Profile, profile_of, score, token_similarity
-from kasar.dedup.names import company_core, fold
+from kasar.dedup.fuzzy import Profile, profile_of, score, token_similarity
+from kasar.dedup.keys import STRONG_KINDS
+from kasar.dedup.names import LEGAL_SUFFIXES, company_core, fold
 from kasar.dedup.normalise import name_key
 from kasar.schema.model import ObjectDef
 from kasar.schema.standard import STANDARD_OBJECTS
+from kasar.settings import Settings
+
+# The score from which a pair is a possible duplicate, unless KASAR_FUZZY_THRESHOLD says.
+DEFAULT_THRESHOLD = Settings.model_fields["fuzzy_threshold"].default
 
 OBJECTS = {name: ObjectDef(name, label, tuple(fields)) for name, label, fields in STANDARD_OBJECTS}
 CONTACTS, COMPANIES = OBJECTS["contacts"], OBJECTS["companies"]
@@ -83,7 +88,8 @@ def test_token_similarity_rates_typos_not_other_names() -> None:
     assert token_similarity("lefebvre", "lefevbre") == 0.9
     assert token_similarity("jean", "jane") < 0.5
     assert token_similarity("paul", "pauline") < 0.5
-    assert token_similarity("jean pierre", "jeanpierre") == 0.9
+    assert token_similarity("jean pierre", "jeanpierre") == 1.0  # spaces aside, equal
+    assert token_similarity("van der berg", "vanderberg") == 1.0
 
 
 def test_an_initial_needs_more_than_the_name() -> None:
@@ -239,4 +245,23 @@ def test_probe_keys_cover_the_forms_a_duplicate_takes() -> None:
     assert {"jean-philippe", "jean phi"} <= first_name_variants("Jean-Phi")
     companies = probe_keys(COMPANIES, {"name": "ACME"})
     assert {"acme, inc.", "acme sas", "acme gmbh", "acm"} <= companies
+    # Every suffix that company_core drops is probed: "Globex" finds "Globex Oy".
+    assert {f"acme {suffix}" for suffix in LEGAL_SUFFIXES} <= companies
+    assert name_key("Globex Oy") in probe_keys(COMPANIES, {"name": "Globex"})
     assert probe_keys(OBJECTS["opportunities"], {"name": "Renewal"}) == set()
+
+
+def test_evidence_follows_the_strong_kinds() -> None:
+    """``grouping`` pairs ``Profile.evidence()`` with the strong kinds by position."""
+    values = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@x.io",
+        "phone": "+33612345678",
+        "linkedin": "https://linkedin.com/in/ada",
+    }
+    found = profile_of(CONTACTS, values)
+    assert found is not None
+    by_kind = dict(zip(STRONG_KINDS, found.evidence(), strict=True))
+    assert by_kind["email"] == {"ada@x.io"} and by_kind["phone"] == {"+33612345678"}
+    assert by_kind["linkedin"] == {"in/ada"} and by_kind["domain"] == frozenset()

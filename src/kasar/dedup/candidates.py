@@ -27,7 +27,7 @@ from kasar.db import tables
 from kasar.db.ids import new_id
 from kasar.dedup.blocking import blocking_keys
 from kasar.dedup.fuzzy import Profile, profile_of, score
-from kasar.dedup.names import NICKNAMES, company_core, fold
+from kasar.dedup.names import LEGAL_SUFFIXES, NICKNAMES, company_core, fold
 from kasar.dedup.normalise import name_key
 from kasar.records import repository as repo
 from kasar.schema.model import ObjectDef
@@ -42,10 +42,11 @@ PROBES_PER_QUERY = 1000
 #: Names longer than this get no typo variants (their neighbourhood grows with length).
 MAX_TYPO_LENGTH = 40
 _ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz -")
+#: The suffixes a company's name is probed with: every legal suffix ``company_core``
+#: drops, as written plainly, and the usual dotted spellings (name keys keep dots).
 SUFFIX_FORMS = (
-    "inc", "inc.", "incorporated", "ltd", "ltd.", "limited", "llc", "plc", "corp", "corp.",
-    "corporation", "co", "co.", "company", "sa", "s.a.", "sas", "s.a.s.", "sarl", "s.a.r.l.",
-    "gmbh", "ag", "bv", "b.v.",
+    *sorted(LEGAL_SUFFIXES),
+    "inc.", "ltd.", "corp.", "co.", "s.a.", "s.a.s.", "s.a.r.l.", "b.v.",
 )  # fmt: skip
 _NICKNAMES_OF: dict[str, set[str]] = defaultdict(set)
 for _nick, _names in NICKNAMES.items():

@@ -28,6 +28,7 @@ from kasar.db import tables
 from kasar.dedup.blocking import fuzzy_links
 from kasar.dedup.fuzzy import Profile, fuzzy_kind, profile_reader, score
 from kasar.dedup.grouping import Group, Link, group_links
+from kasar.dedup.keys import STRONG_KINDS
 from kasar.dedup.matcher import NAME_RULE_OBJECTS, MatchKey, shared_kinds
 from kasar.errors import ValidationFailed
 from kasar.records.query import RecordQuery, build_select
@@ -42,7 +43,9 @@ MODES = ("exact", "fuzzy")
 #: switchboard number, say) says nothing about who is who.
 MAX_RECORDS_PER_KEY = 100
 MAX_LINKS_SHOWN = 50
-_EVIDENCE_KINDS = ("email", "phone", "linkedin", "domain")
+# The strong kinds, in the order of ``fuzzy.Profile.evidence()`` (``grouping``
+# compares the two position by position).
+_EVIDENCE_KINDS = STRONG_KINDS
 _EVIDENCE_AT = {kind: at for at, kind in enumerate(_EVIDENCE_KINDS)}
 _CHUNK = 500
 
@@ -208,8 +211,9 @@ def _usable_keys(
 ) -> dict[str, set[MatchKey]]:
     """Every stored key of ``holders``, as §7 matches on them: ``matcher.record_keys``
     without recomputing them, i.e. a name only for contacts and companies, and for a
-    contact only when it has both a first and a last name. Detection reads every
-    record anyway: one pass over the object's keys beats a probe per holder."""
+    contact only when it has both a first and a last name. One pass over the
+    object's keys rather than a probe per holder: holders are commonly a large share
+    of the records (not measured against ``keys_of_records`` probes)."""
     mk = tables.match_keys
     stmt = select(mk.c.kind, mk.c.value, mk.c.record_id).where(mk.c.object_name == obj.name)
     stored: dict[str, set[MatchKey]] = defaultdict(set)

@@ -27,8 +27,6 @@ from kasar.dedup.normalise import domain_key, email_key, linkedin_key, phone_key
 from kasar.schema.model import ObjectDef
 from kasar.schema.types import FieldType
 
-#: Default score from which a pair counts as a possible duplicate (KASAR_FUZZY_THRESHOLD).
-DEFAULT_THRESHOLD = 0.85
 #: Weights of the first and last name in a person's name score: the family name is
 #: rarer, so agreeing on it says more.
 W_FIRST, W_LAST = 0.4, 0.6
@@ -57,7 +55,7 @@ BOTH_EMAILS_CEILING = {
 class Profile:
     """What fuzzy matching knows of one record. ``kind`` is "person" (first and last
     name) or "company" (``last`` holds the core name); ``initial``: the first name is
-    only initials ("J.", "J.-P."); ``compare`` is what block pre-filters compare."""
+    only initials ("J.", "J.-P.")."""
 
     kind: str
     first: str
@@ -69,11 +67,11 @@ class Profile:
     linkedin: frozenset[str]
     domains: frozenset[str]
     links: frozenset[str]
-    compare: str
     sorted_name: str
 
     def evidence(self) -> tuple[frozenset[str], ...]:
-        """The strong values that tell two homonyms apart (``grouping.conflict``)."""
+        """The strong values that tell two homonyms apart (``grouping.conflict``), in
+        the order of ``keys.STRONG_KINDS``."""
         return (self.emails, self.phones, self.linkedin, self.domains)
 
 
@@ -106,13 +104,12 @@ def profile_reader(obj: ObjectDef) -> Callable[[Mapping[str, object]], Profile |
             if not first or not last:
                 return None
             forms = first_name_forms(first)
-            compare = f"{forms[0]} {last}"
             sorted_name = " ".join(sorted((forms[0], last)))
         else:
             first, last = "", company_core(_raw(values.get("name")))
             if not last:
                 return None
-            forms, compare, sorted_name = (), last, last
+            forms, sorted_name = (), last
         mails = frozenset(k for c, lc in emails for e in listed(values, c, lc) if (k := _email(e)))
         linkedin = _url(values, "linkedin", linkedin_key) if "linkedin" in urls else frozenset()
         return Profile(
@@ -130,7 +127,6 @@ def profile_reader(obj: ObjectDef) -> Callable[[Mapping[str, object]], Profile |
             links=frozenset(
                 f"{n}={v}" for n, c in relations if isinstance(v := values.get(c), str)
             ),
-            compare=compare,
             sorted_name=sorted_name,
         )
 
@@ -161,10 +157,11 @@ def _url(
 
 
 def token_similarity(a: str, b: str) -> float:
-    """1 for equal words, ``ONE_EDIT`` for one typo in a word of 3+ letters (what
-    keyboards do), ``TWO_EDITS`` for two in 7+ letters, else a steep fall from
-    Jaro-Winkler 0.8 (which alone rates "Jean"/"Jane" 0.85, "Paul"/"Pauline" 0.91)."""
-    if a == b:
+    """1 for equal words (spaces aside: "jean pierre"/"jeanpierre"), ``ONE_EDIT``
+    for one typo in a word of 3+ letters (what keyboards do), ``TWO_EDITS`` for two
+    in 7+ letters, else a steep fall from Jaro-Winkler 0.8 (which alone rates
+    "Jean"/"Jane" 0.85, "Paul"/"Pauline" 0.91)."""
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
         return 1.0
     edits = OSA.distance(a, b, score_cutoff=2)
     shortest = min(len(a), len(b))
@@ -172,8 +169,6 @@ def token_similarity(a: str, b: str) -> float:
         return ONE_EDIT
     if edits == 2 and shortest >= 7:
         return TWO_EDITS
-    if a.replace(" ", "") == b.replace(" ", ""):
-        return 1.0
     jaro_winkler = JaroWinkler.normalized_similarity(a, b)
     return max(0.0, (jaro_winkler - 0.8) / 0.2) * TWO_EDITS
 

@@ -23,11 +23,11 @@ from sqlalchemy.exc import DataError
 
 from kasar.auth.service import User
 from kasar.db.engine import read_transaction, write_transaction
+from kasar.dedup.detect import detect_duplicates
 from kasar.errors import KasarError, PermissionDenied, Unauthenticated, ValidationFailed
 from kasar.exports.service import count_total, parse_format, parse_request, snapshot_transaction
 from kasar.exports.writers import write_csv, write_json
 from kasar.imports.service import ON_DUPLICATE, ImportOptions, import_records
-from kasar.mcp.duplicates import detect_duplicates
 from kasar.records import service as records
 from kasar.records.filters import parse_filters
 from kasar.records.query import RecordQuery, parse_keys, parse_sort
