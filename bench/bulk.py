@@ -47,13 +47,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from _common import database
 from sqlalchemy import Engine, func, select, text
 
 from kasar.db.engine import make_engine, read_transaction, write_transaction
@@ -70,7 +69,6 @@ from kasar.records.repository import insert_records, new_row
 from kasar.records.validation import validate_write
 from kasar.schema.repository import load_workspace
 
-PG_ADMIN_URL = os.environ.get("KASAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HEADER = ["First Name", "Last Name", "Email", "Phone", "Company", "City", "Job Title"]
 COLUMNS = ["first_name", "last_name", "email", "phone", "company", "city", "job_title"]
 FIRST = ["Jean", "Marie", "Émile", "Sophie", "Luc", "Chloé", "Hugo", "Léa", "Zoë", "Noé", "Paul"]
@@ -390,24 +388,6 @@ def export_job(engine: Engine) -> tuple[float, float, int, int]:
 # --- the run ----------------------------------------------------------------------------
 
 
-@contextmanager
-def database(kind: str, workdir: Path, size: int) -> Iterator[str]:
-    if kind == "sqlite":
-        path = workdir / f"kasar_{size}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        yield f"sqlite:///{path}"
-        return
-    name = f"kasar_bench_bulk_{os.getpid()}_{size}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -429,7 +409,7 @@ def bench_size(
             f"peak RSS {django['rss_mb']:.0f} MB"
         )
     for kind in kinds:
-        with database(kind, workdir, size) as url:
+        with database(kind, workdir, f"bulk_{size}") as url:
             engine = make_engine(url)
             upgrade(engine)
             if imports:
@@ -467,7 +447,7 @@ def bench_import(
     )
     say(
         f"{kind}: raw bulk load {raw:.2f} s, {size / raw:,.0f} rows/s | "
-        f"vs django {rate / (size / django['seconds']):.2f}x (goal >= 5) | raw / job "
+        f"vs django {rate / (size / django['seconds']):.2f}x (goal >= 5) | job / raw "
         f"{kasar['seconds'] / raw:.1f}x (goal <= 5)"
     )
     return {"import": kasar, "raw_load": raw}

@@ -27,20 +27,17 @@ must be allowed to create and drop databases.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from _common import database
 from sqlalchemy import Engine, text
 
 from kasar.db.engine import make_engine, read_transaction, write_transaction
@@ -52,7 +49,6 @@ from kasar.records.repository import insert_records, new_row
 from kasar.records.validation import validate_write
 from kasar.schema.repository import load_workspace
 
-PG_ADMIN_URL = os.environ.get("KASAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED = 7
 LOAD_CHUNK = 20_000
 DUPLICATE_SHARE, HOMONYM_SHARE = 0.15, 0.03
@@ -241,23 +237,8 @@ def quality(
     return out
 
 
-@contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'dedup.db'}"
-        return
-    name = f"kasar_bench_dedup_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run(kind: str, data: list[tuple[int, str, dict[str, Any]]], thresholds: list[float]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp), "dedup") as url:
         engine = make_engine(url)
         upgrade(engine)
         began = time.perf_counter()

@@ -29,22 +29,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+from _common import database, server
 from sqlalchemy import Engine, text
 
 from kasar.auth.service import create_token, create_user
@@ -56,7 +52,6 @@ from kasar.records.repository import insert_records, new_row
 from kasar.records.validation import validate_write
 from kasar.schema.repository import load_workspace
 
-PG_ADMIN_URL = os.environ.get("KASAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 FIRST = ["Jean", "Marie", "Émile", "Sophie", "Luc", "Chloé", "Hugo", "Léa", "Zoë", "Noé"]
 LAST = ["Martin", "Dupont", "Bernard", "Lefèvre", "O'Neil", "Durand, Jr", "Moreau", "Girard"]
 
@@ -167,49 +162,8 @@ def http(client: httpx.Client, base: str, token: str, fmt: str, rows: int) -> Ca
     return run
 
 
-@contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'export.db'}"
-        return
-    name = f"kasar_bench_export_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def server(db_url: str) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "KASAR_DATABASE_URL": db_url, "KASAR_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "uvicorn", "kasar.app:create_app", "--factory"]
-    cmd += ["--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the uvicorn server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def bench(kind: str, rows: int, rounds: int) -> list[tuple[str, float, float, int]]:
-    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp), "export") as url:
         engine = make_engine(url)
         upgrade(engine)
         with write_transaction(engine) as conn:

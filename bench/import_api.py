@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
+from _common import database, server
 from sqlalchemy import Engine, text
 
 from kasar.auth.service import create_token, create_user
@@ -42,7 +37,6 @@ from kasar.db.migrate import upgrade
 from kasar.records.repository import insert_records, new_row
 from kasar.schema.repository import load_workspace
 
-PG_ADMIN_URL = os.environ.get("KASAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 LOAD_CHUNK = 20_000
 BATCH = 50
 DUPLICATES_PER_BATCH = 5
@@ -83,44 +77,6 @@ def preload(engine: Engine, start: int, stop: int) -> None:
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()
-
-
-@contextmanager
-def database(kind: str, workdir: Path, label: str) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / f'{label}.db'}"
-        return
-    name = f"kasar_bench_{os.getpid()}_{label}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def server(db_url: str) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "KASAR_DATABASE_URL": db_url, "KASAR_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "uvicorn", "kasar.app:create_app", "--factory"]
-    cmd += ["--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 class Target:
