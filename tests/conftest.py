@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from kasar.app import create_app
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
 from kasar.db.migrate import upgrade
-from support import assert_error_shape
+from support import assert_error_shape, free_port
 
 PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -110,9 +109,7 @@ def client(engine: Engine) -> Iterator[TestClient]:
 @pytest.fixture
 def live_server(engine: Engine) -> Iterator[str]:
     """The real app under uvicorn on a free port, stopped after the test."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
     )

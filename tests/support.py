@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 LEAKS = re.compile(
@@ -31,3 +32,10 @@ def assert_error_shape(status: int, body: Any) -> None:
     text = str(body)
     assert not LEAKS.search(text), body
     assert status < 500, body
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+
+from support import free_port
 
 
 def test_request_id_in_header_and_log_lines(
@@ -45,12 +46,6 @@ def test_openapi_documents_errors(client: TestClient) -> None:
                 assert "requestBody" in op, (method, path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -65,7 +60,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_kasar_serve_with_workers(db_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     kasar = str(Path(sys.executable).with_name("kasar"))
     proc = subprocess.Popen(
         [kasar, "serve", "--port", str(port), "--workers", "2", "--database-url", db_url],

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
+from support import free_port
 
 PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KASAR = str(Path(sys.executable).with_name("kasar"))
@@ -37,12 +37,6 @@ def pg_url(pg_template: str) -> Iterator[str]:
     yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def people(start: int, stop: int) -> list[dict[str, str]]:

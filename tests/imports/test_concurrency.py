@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,10 @@ from sqlalchemy import Engine, select
 
 from kasar.db.engine import read_transaction
 from kasar.schema.repository import load_workspace
+from support import free_port
 
 SERVERS = 3
 REQUESTS_PER_SERVER = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

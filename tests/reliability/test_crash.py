@@ -184,6 +184,8 @@ def test_kill_9_during_imports(db_url: str, engine: Engine, make_token: Any) -> 
     kills = int(os.environ.get("KASAR_CRASH_KILLS", 30 if is_sqlite(engine) else 10))
     seed = int(os.environ.get("KASAR_CRASH_SEED", time.time()))
     rng = random.Random(seed)
+    # Printed first: pytest shows a failed test's output, so the run can be replayed.
+    print(f"\ncrash loop ({engine.dialect.name}): KASAR_CRASH_SEED={seed}")
     token = make_token("admin")
     env = {"KASAR_RUN_JOBS": "true", "KASAR_LOG_LEVEL": "WARNING"}
     acked: list[int] = []

@@ -63,23 +63,28 @@ class Exporter:
         self.jobs: list[tuple[str, str]] = []  # (server, export job id)
 
     def run(self) -> None:
+        """Every problem (a failed check, an error answer, a lost connection) is kept
+        in ``failures``: an exception would only end this thread, not the test."""
         with httpx.Client(headers=bearer(self.token), timeout=300) as http:
             k = 0
             while not self.done.is_set():
-                if k in (2, 8):  # export jobs too, in the middle of the imports
-                    url = self.urls[k % len(self.urls)]
-                    body = {"object": "contacts", "format": "json", "fields": ["id", "email"]}
-                    r = http.post(f"{url}/api/v1/export-jobs", json=body)
-                    assert r.status_code == 202, r.text
-                    self.jobs.append((url, r.json()["id"]))
-                url = self.urls[k % len(self.urls)] + "/api/v1/export/contacts"
-                fmt = "csv" if k % 3 == 2 else "json"
-                params = {"format": fmt, "fields": "id,email", "limit": "10000"}
                 try:
-                    self.check(http.get(url, params=params), fmt)
-                except AssertionError as exc:
-                    self.failures.append(str(exc)[:500])
+                    self.export_once(http, k)
+                except Exception as exc:
+                    self.failures.append(f"{type(exc).__name__}: {str(exc)[:500]}")
                 k += 1
+
+    def export_once(self, http: httpx.Client, k: int) -> None:
+        if k in (2, 8):  # export jobs too, in the middle of the imports
+            url = self.urls[k % len(self.urls)]
+            body = {"object": "contacts", "format": "json", "fields": ["id", "email"]}
+            r = http.post(f"{url}/api/v1/export-jobs", json=body)
+            assert r.status_code == 202, r.text
+            self.jobs.append((url, r.json()["id"]))
+        url = self.urls[k % len(self.urls)] + "/api/v1/export/contacts"
+        fmt = "csv" if k % 3 == 2 else "json"
+        params = {"format": fmt, "fields": "id,email", "limit": "10000"}
+        self.check(http.get(url, params=params), fmt)
 
     def check_jobs(self) -> None:
         """Each export job, run while the imports were going on, is one snapshot."""
@@ -137,6 +142,7 @@ def test_clients_importing_the_same_records_through_several_servers(
         finally:
             exporter.done.set()
             thread.join(timeout=300)
+        assert not thread.is_alive(), "the exporter did not stop"
         exporter.check_jobs()
         logs = "\n".join(s.log_text() for s in servers)
     elapsed = time.monotonic() - started

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import pytest
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
 from kasar.db.migrate import upgrade
+from support import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [
@@ -91,13 +91,6 @@ class Server:
         return r.json()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """``kasar serve``'s app in uvicorn, on a fresh SQLite database with an admin
@@ -112,7 +105,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         member = create_user(conn, "max@example.com", name="Max Member", role="member")
         member_token = create_token(conn, member)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KASAR_DATABASE_URL": db_url,
