@@ -9,7 +9,6 @@ be reached fails the run instead of skipping.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -28,20 +27,10 @@ from kasar.app import create_app
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
 from kasar.db.migrate import upgrade
-from support import assert_error_shape, free_port
+from support import assert_error_shape, database_copy, free_port, pg_admin, pg_url
 
-PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
-
-
-def _pg_admin() -> psycopg.Connection:
-    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-
-
-def _pg_url(dbname: str) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{dbname}"
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +47,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     try:
-        admin = _pg_admin()
+        admin = pg_admin()
     except psycopg.OperationalError as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")
     name = f"kasar_tpl_{RUN_ID}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(_pg_url(name))
+    engine = make_engine(pg_url(name))
     upgrade(engine)
     engine.dispose()
     yield name
@@ -73,24 +62,10 @@ def pg_template() -> Iterator[str]:
     admin.close()
 
 
-_counter = iter(range(10**9))
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "kasar.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
-        return
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"kasar_t_{RUN_ID}_{next(_counter)}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    yield _pg_url(name)
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with database_copy(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

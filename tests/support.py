@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import psycopg
+import pytest
+
+PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 LEAKS = re.compile(
     r"Traceback|\bSELECT\b.*\bFROM\b|sqlalchemy|psycopg|sqlite3|/site-packages/|File \""
@@ -39,3 +50,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def pg_admin() -> psycopg.Connection:
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+
+
+def pg_url(dbname: str) -> str:
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{dbname}"
+
+
+@contextmanager
+def database_copy(request: pytest.FixtureRequest, kind: str, tmp: Path) -> Iterator[str]:
+    """A migrated database of its own, copied from the session's template (a SQLite
+    file in ``tmp``, or a PostgreSQL database made from the template and dropped at
+    the end): what ``db_url`` gives each test, for fixtures that need more."""
+    if kind == "sqlite":
+        path = tmp / f"kasar_{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"kasar_t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield pg_url(name)
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +22,15 @@ import pytest
 
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
-from support import free_port
+from support import database_copy, free_port
 
-PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KASAR = str(Path(sys.executable).with_name("kasar"))
 
 
 @pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    name = f"kasar_deploy_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def deploy_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_copy(request, "postgresql", tmp_path) as url:
+        yield url
 
 
 def people(start: int, stop: int) -> list[dict[str, str]]:
@@ -67,13 +61,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.2)
 
 
-def test_two_servers_and_two_workers_on_one_postgresql(pg_url: str, tmp_path: Path) -> None:
-    engine = make_engine(pg_url)
+def test_two_servers_and_two_workers_on_one_postgresql(deploy_url: str, tmp_path: Path) -> None:
+    engine = make_engine(deploy_url)
     with write_transaction(engine) as conn:
         token = create_token(conn, create_user(conn, "ops@example.com", role="admin"))
     engine.dispose()
     headers = {"Authorization": f"Bearer {token}"}
-    env = {**os.environ, "KASAR_DATABASE_URL": pg_url, "KASAR_RUN_JOBS": "false"}
+    env = {**os.environ, "KASAR_DATABASE_URL": deploy_url, "KASAR_RUN_JOBS": "false"}
     log = tmp_path / "processes.log"
     procs: list[subprocess.Popen[bytes]] = []
     urls = []
@@ -142,7 +136,7 @@ def test_two_servers_and_two_workers_on_one_postgresql(pg_url: str, tmp_path: Pa
             time.sleep(0.5)
         assert [s["state"] for s in states] == ["completed", "completed"], states
 
-        with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        with psycopg.connect(deploy_url.replace("+psycopg", "")) as conn:
             total, emails = conn.execute(
                 "SELECT count(*), count(DISTINCT email) FROM obj_contacts"
             ).fetchone() or (0, 0)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,8 +28,8 @@ from kasar.exports.service import parse_request, snapshot_transaction
 from kasar.imports.files import open_rows
 from kasar.imports.service import ImportOptions, import_records
 from kasar.schema.repository import load_workspace
+from support import database_copy
 
-PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AWKWARD = [
     "=1+1", "+x", "-x", "@x", "\tx", "'=x", "''=x", "'-5", "-5", "+33612345678", "'", "a,b",
     'say "hi"', "two\nlines", "cr\rin\r\nside", "Zoë 😀", "\\.", "Émile-Zoé", "1e5", " padded ",
@@ -143,31 +142,15 @@ def empty_workspace(
     engine: Engine, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Any]:
     """More empty workspaces on the database of ``engine``."""
-    engines: list[Engine] = []
-    databases: list[str] = []
+    with ExitStack() as stack:
 
-    def make() -> Engine:
-        if engine.dialect.name == "sqlite":
-            path = tmp_path / f"{uuid.uuid4().hex}.db"
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite:///{path}"
-        else:
-            name = f"kasar_rt_{uuid.uuid4().hex[:12]}"
-            template = request.getfixturevalue("pg_template")
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            databases.append(name)
-            url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-        engines.append(make_engine(url))
-        return engines[-1]
+        def make() -> Engine:
+            url = stack.enter_context(database_copy(request, engine.dialect.name, tmp_path))
+            made = make_engine(url)
+            stack.callback(made.dispose)
+            return made
 
-    yield make
-    for eng in engines:
-        eng.dispose()
-    if databases:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            for name in databases:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield make
 
 
 def test_awkward_contacts_round_trip_on_both_databases(

@@ -3,17 +3,9 @@ engine's own check plus Kasar's invariants), row counts, and error answers."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 from sqlalchemy import Engine, func, select
 
 from kasar.db import tables
@@ -24,7 +16,6 @@ from kasar.schema.repository import load_workspace
 from kasar.schema.types import FieldType
 from support import assert_error_shape
 
-PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 COUNTED = ("kasar_match_keys", "kasar_jobs", "kasar_job_blobs", "kasar_idempotency")
 
 
@@ -124,23 +115,3 @@ def run_jobs(engine: Engine) -> None:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@contextmanager
-def module_database(request: pytest.FixtureRequest, kind: str, tmp: Path) -> Iterator[str]:
-    """A migrated database of its own, for fixtures wider than one test (the suite's
-    ``db_url`` is per test); from the same templates, dropped at the end."""
-    if kind == "sqlite":
-        path = tmp / "kasar.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("pg_template")
-    name = f"kasar_rel_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

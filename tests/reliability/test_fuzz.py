@@ -30,9 +30,9 @@ from kasar.app import create_app
 from kasar.auth.service import create_token, create_user
 from kasar.db.engine import make_engine, write_transaction
 from kasar.settings import get_settings
-from reliability.checks import integrity_problems, module_database
+from reliability.checks import integrity_problems
 from reliability.fuzzdoc import fuzz_document, seed_records
-from support import assert_error_shape
+from support import assert_error_shape, database_copy
 
 CHECKS = [
     not_a_server_error,
@@ -64,7 +64,7 @@ def fuzz_app(request: pytest.FixtureRequest, kind: str) -> Iterator[Target]:
     saved = settings_.run_jobs, settings_.rate_limit_per_minute
     settings_.run_jobs, settings_.rate_limit_per_minute = "false", 0
     tmp = request.getfixturevalue("tmp_path_factory").mktemp("fuzz")
-    with module_database(request, kind, tmp) as url:
+    with database_copy(request, kind, tmp) as url:
         engine = make_engine(url)
         try:
             with write_transaction(engine) as conn:
