@@ -36,7 +36,7 @@ MAX_LIMIT = 10_000
 FORMATS = ("json", "csv", "ndjson")
 STREAM_BATCH = 1000
 # Integral numbers are written without ".0" while they fit a 64-bit integer.
-_INT_RANGE = 1e18
+INT_RANGE = 1e18
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def datetime_text(stamp: datetime) -> str:
 def number_text(value: float) -> str:
     """A number as text: integral values without ``.0`` (``1500``), others as the
     shortest text that reads back exactly (``0.1``, ``1e-05``), as PostgreSQL does."""
-    if value.is_integer() and abs(value) < _INT_RANGE:
+    if value.is_integer() and abs(value) < INT_RANGE:
         return str(int(value))
     return repr(value)
 

@@ -26,6 +26,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from kasar.exports import pg_copy
 from kasar.exports.cells import protect_cell
 from kasar.exports.service import (
+    INT_RANGE,
     CellKind,
     ExportRequest,
     cell_kind,
@@ -39,7 +40,6 @@ from kasar.schema.repository import Workspace
 
 CHUNK_SIZE = 64 * 1024
 BATCH_ROWS = 100
-_INT_RANGE = 1e18
 
 Writer = Callable[[Connection, Workspace, ExportRequest], Iterator[bytes]]
 Fixup = Callable[[Any], Any]
@@ -115,7 +115,7 @@ def json_number(value: Any) -> Any:
     which is what PostgreSQL writes, so that both databases give the same bytes."""
     if value is None or isinstance(value, int):
         return value
-    if value.is_integer() and abs(value) < _INT_RANGE:
+    if value.is_integer() and abs(value) < INT_RANGE:
         return int(value)
     return orjson.Fragment(repr(value))
 

@@ -25,13 +25,19 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._writer import ALL_TEMP_FILES
 from sqlalchemy import Connection
 
-from kasar.exports.service import CellKind, ExportRequest, csv_cell, export_rows, key_kinds
+from kasar.exports.service import (
+    INT_RANGE,
+    CellKind,
+    ExportRequest,
+    csv_cell,
+    export_rows,
+    key_kinds,
+)
 from kasar.schema.repository import Workspace
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_SHEET_ROWS = 1_048_576  # Excel's limit, the header row included
 PROGRESS_ROWS = 1000
-_INT_RANGE = 1e18
 
 
 class BinarySink(Protocol):
@@ -48,7 +54,7 @@ def xlsx_cell(kind: CellKind, value: Any) -> Any:
         return value
     if kind is CellKind.NUMBER:
         number = float(value)
-        return int(number) if number.is_integer() and abs(number) < _INT_RANGE else number
+        return int(number) if number.is_integer() and abs(number) < INT_RANGE else number
     if kind is CellKind.DATE:
         return dt.date.fromisoformat(value)
     text = csv_cell(kind, value)
