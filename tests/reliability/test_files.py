@@ -287,7 +287,13 @@ OTHER_FORMATS = [
         filename="p.xlsx",
     ),
     Case("XLSX header only", xlsx([["first_name"]]), [], filename="p.xlsx"),
-    Case("not really XLSX", b"PK\x03\x04garbage", error="", at_upload=True, filename="p.xlsx"),
+    Case(
+        "not really XLSX",
+        b"PK\x03\x04garbage",
+        error="not a readable XLSX workbook",
+        at_upload=True,
+        filename="p.xlsx",
+    ),
 ]
 
 

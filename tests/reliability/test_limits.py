@@ -284,7 +284,7 @@ def test_field_length_cap(api: TestClient, engine: Engine, admin_headers: dict[s
         headers=admin_headers,
         json={"name": "Long Url", "linkedin": long_url, "domain": "https://" + "b" * 2000 + ".com"},
     )
-    assert r.status_code in (201, 400), r.text
+    assert r.status_code == 201, r.text[:300]  # URLs up to 2,048 characters are kept
     assert not integrity_problems(engine)
 
 
