@@ -14,6 +14,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import Engine
+
+from kasar.db.engine import read_transaction
+from kasar.jobs import repository as jobs_repo
+from kasar.jobs.runtime import run_one
 
 PG_ADMIN_URL = os.environ.get("KASAR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -79,3 +84,15 @@ def database_copy(request: pytest.FixtureRequest, kind: str, tmp: Path) -> Itera
     finally:
         with pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_jobs(engine: Engine) -> None:
+    """Run every queued job to its end, here, with the worker's own ``run_one``."""
+    while run_one(engine, "test-worker"):
+        pass
+
+
+def job_of(engine: Engine, job_id: str) -> dict[str, Any]:
+    """A job as the API shows it."""
+    with read_transaction(engine) as conn:
+        return jobs_repo.get_job(conn, job_id).to_api()

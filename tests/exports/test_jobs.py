@@ -40,6 +40,7 @@ from kasar.records.validation import validate_write
 from kasar.schema.repository import Workspace, load_workspace, now_utc
 from kasar.schema.schemas import FieldIn, ObjectIn
 from kasar.schema.service import create_object
+from support import job_of, run_jobs
 
 JOBS = "/api/v1/export-jobs"
 T0 = datetime(2025, 1, 2, 3, 4, 5, 600000)
@@ -99,16 +100,6 @@ def queue(engine: Engine, **body: Any) -> str:
     with write_transaction(engine) as conn:
         opts = parse_export_job(conn, load_workspace(conn), {"object": "contacts", **body})
         return export_jobs.create_export_job(conn, opts, created_by="tester").id
-
-
-def run_jobs(engine: Engine) -> None:
-    while run_one(engine, "test-worker"):
-        pass
-
-
-def job_of(engine: Engine, job_id: str) -> dict[str, Any]:
-    with read_transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id).to_api()
 
 
 def output(engine: Engine, job_id: str) -> bytes:

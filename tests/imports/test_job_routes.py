@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from kasar.app import create_app
 from kasar.db.engine import is_sqlite, write_transaction
 from kasar.jobs import repository as jobs_repo
-from kasar.jobs.runtime import run_one
+from support import run_jobs
 
 JOBS = "/api/v1/import-jobs"
 CSV = b"first_name,email\nAda,ada@x.com\nAda,ADA@x.com\nBob,bad-email\nCy,cy@x.com\n"
@@ -42,11 +42,6 @@ def upload(
         files={"file": (filename, content, "text/csv")},
         data={"options": json.dumps({"object": "contacts", **options})},
     )
-
-
-def run_jobs(engine: Engine) -> None:
-    while run_one(engine, "test-worker"):
-        pass
 
 
 def finished(api: TestClient, engine: Engine, headers: dict[str, str], job_id: str) -> Any:

@@ -28,9 +28,9 @@ from kasar.imports.job_options import parse_job_options
 from kasar.imports.jobs import create_import_job
 from kasar.imports.undo import undo_job
 from kasar.jobs import repository as jobs_repo
-from kasar.jobs.runtime import run_one
 from kasar.records import service as records
 from kasar.schema.repository import load_workspace, now_utc
+from support import job_of, run_jobs
 
 HEADER = ["First Name", "Last Name", "Email", "Phone", "City", "Company"]
 COMPANY = {"Company": "company_name"}
@@ -70,16 +70,6 @@ def make_job(engine: Engine, content: bytes, filename: str = "c.csv", **options:
         )
         opts = replace(opts, format=opts.format or detect_format(content[:65536], filename))
         return create_import_job(conn, opts, [content], created_by="tester").id
-
-
-def run_jobs(engine: Engine) -> None:
-    while run_one(engine, "test-worker"):
-        pass
-
-
-def job_of(engine: Engine, job_id: str) -> dict[str, Any]:
-    with read_transaction(engine) as conn:
-        return jobs_repo.get_job(conn, job_id).to_api()
 
 
 def import_now(

@@ -11,7 +11,6 @@ from sqlalchemy import Engine, func, select
 from kasar.db import tables
 from kasar.db.engine import is_sqlite, read_transaction
 from kasar.dedup.keys import match_keys_for
-from kasar.jobs.runtime import run_one
 from kasar.schema.repository import load_workspace
 from kasar.schema.types import FieldType
 from support import assert_error_shape
@@ -105,12 +104,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert_error_shape(status, body)
     assert body["code"] == code, body
     return body
-
-
-def run_jobs(engine: Engine) -> None:
-    """Run every queued job to its end, here, with the worker's own ``run_one``."""
-    while run_one(engine, "reliability-test"):
-        pass
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -19,7 +19,8 @@ from kasar.db import tables
 from kasar.db.engine import write_transaction
 from kasar.imports.files import open_rows
 from kasar.schema.repository import load_workspace
-from reliability.checks import assert_error, integrity_problems, run_jobs
+from reliability.checks import assert_error, integrity_problems
+from support import run_jobs
 
 JOBS = "/api/v1/import-jobs"
 Row = tuple[str | None, str | None, str | None, str | None]  # first, last, email, notes
