@@ -31,12 +31,12 @@ def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
     """Lock names are ``object<US>kind<US>value`` (``dedup.keys.lock_names``)."""
     if is_sqlite(conn):
         return
-    by_object: dict[str, set[int]] = defaultdict(set)
+    by_object: dict[str, set[str]] = defaultdict(set)
     for k in keys:
-        by_object[k.split("\x1f", 1)[0]].add(key_hash(k))
+        by_object[k.split("\x1f", 1)[0]].add(k)
     if not by_object:
         return
-    objects = sorted((key_hash("\x1e" + o), len(hs) > BULK_KEYS) for o, hs in by_object.items())
+    objects = sorted((key_hash("\x1e" + o), len(ks) > BULK_KEYS) for o, ks in by_object.items())
     conn.execute(
         text(
             "SELECT count(CASE WHEN e THEN pg_advisory_xact_lock(h)"
@@ -45,7 +45,8 @@ def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
         ),
         {"hs": [h for h, _ in objects], "es": [e for _, e in objects]},
     )
-    hashes = sorted(h for hs in by_object.values() if len(hs) <= BULK_KEYS for h in hs)
+    # Keys of an object locked whole need no hash (a chunk of a job has thousands).
+    hashes = sorted({key_hash(k) for ks in by_object.values() if len(ks) <= BULK_KEYS for k in ks})
     if hashes:
         conn.execute(
             text("SELECT count(pg_advisory_xact_lock(h)) FROM unnest(CAST(:hs AS bigint[])) AS h"),

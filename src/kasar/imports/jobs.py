@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from kasar.db import tables
+from kasar.db.bulk import insert_rows
 from kasar.db.engine import is_sqlite, read_transaction
 from kasar.db.statistics import GrowthStatistics
 from kasar.errors import ValidationFailed
@@ -260,14 +261,14 @@ def _write_chunk(
         job_row(ctx.job.id, number, r, keep_changes=not opts.dry_run)
         for number, r in zip(chunk.numbers, result.results, strict=True)
     ]
-    conn.execute(insert(tables.job_rows), rows)
+    insert_rows(conn, tables.job_rows, rows)
     linked = [
         {"job_id": ctx.job.id, "object_name": name, "record_id": rid}
         for name, ids in result.linked.items()
         for rid in ids
     ]
     if linked and not opts.dry_run:
-        conn.execute(insert(tables.job_linked), linked)
+        insert_rows(conn, tables.job_linked, linked)
     jobs_repo.add_progress(
         conn,
         ctx.job.id,

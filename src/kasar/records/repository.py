@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 
 from kasar.db import tables
+from kasar.db.bulk import insert_rows
+from kasar.db.engine import is_sqlite
 from kasar.db.ids import new_id
 from kasar.db.locks import lock_keys
 from kasar.dedup.keys import lock_names, match_keys_for
@@ -152,19 +154,14 @@ def insert_records(
     one per row (``match_keys_for`` of the row) where the caller has them."""
     if not rows:
         return
-    table = ws.table(obj.name)
-    columns = set(table.c.keys())
-    full = [{c: r.get(c) for c in columns} for r in rows]
-    for chunk in _chunks(full):
-        conn.execute(insert(table), list(chunk))
+    insert_rows(conn, ws.table(obj.name), rows)
     given = keys if keys is not None else [None] * len(rows)
     key_rows = [
         {"object_name": obj.name, "kind": kind, "value": value, "record_id": r["id"]}
         for r, row_keys in zip(rows, given, strict=True)
         for kind, value in (match_keys_for(obj, r) if row_keys is None else row_keys)
     ]
-    for chunk in _chunks(key_rows):
-        conn.execute(insert(tables.match_keys), list(chunk))
+    insert_rows(conn, tables.match_keys, key_rows)
 
 
 def new_row(values: dict[str, Any], system: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -341,6 +338,8 @@ def lock_for_write(
     obj: ObjectDef,
     rows: Iterable[tuple[PreparedRow, set[MatchKey]]],
 ) -> None:
+    if is_sqlite(conn):
+        return  # the write transaction holds SQLite's one write lock (``lock_keys``)
     names: list[str] = []
     for prepared, keys in rows:
         names += lock_names(obj.name, keys)

@@ -263,14 +263,18 @@ def _phones(raw: object, region: str) -> list[str] | None:
     for item in _items(raw):
         if isinstance(item, bool) or not isinstance(item, str | int):
             raise InvalidValue("must be a valid phone number")
+        text = str(item).strip()
         try:
-            number = phonenumbers.parse(str(item).strip(), region)
+            number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
             raise InvalidValue("must be a valid phone number") from None
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         # A junk number such as "000000" can be "possible" yet have an E.164 form that
         # reads back as another number; keeping it would make the stored value unstable.
-        if not phonenumbers.is_possible_number(number) or _e164(e164) != e164:
+        # A number given in E.164 already was just read back (the region plays no part
+        # after a "+").
+        stable = text == e164 or _e164(e164) == e164
+        if not phonenumbers.is_possible_number(number) or not stable:
             raise InvalidValue("must be a valid phone number")
         if e164 not in found:
             found.append(e164)
