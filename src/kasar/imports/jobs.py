@@ -41,6 +41,7 @@ from kasar.imports.service import Prepared, RecordResult, import_records, prepar
 from kasar.imports.undo import dump_changes
 from kasar.jobs import repository as jobs_repo
 from kasar.jobs.blobs import blob_size, open_blob, write_blob
+from kasar.jobs.collector import for_a_job_process
 from kasar.jobs.runtime import JobContext, register
 from kasar.schema.model import ObjectDef
 from kasar.schema.repository import load_workspace
@@ -204,7 +205,11 @@ def _idle_cores(cores: int, seconds: float) -> float | None:
 
 def _pool() -> ProcessPoolExecutor:
     # spawn, not fork: the worker runs threads (heartbeats, maybe a web server)
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=for_a_job_process,
+    )
 
 
 def _prepared(

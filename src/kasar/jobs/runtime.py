@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from kasar.db.engine import write_transaction
 from kasar.jobs import repository as repo
+from kasar.jobs.collector import fewer_collections
 
 log = logging.getLogger("kasar.jobs")
 T = TypeVar("T")
@@ -95,7 +96,8 @@ def run_one(engine: Engine, worker_id: str) -> bool:
     beat.start()
     state, error = "completed", None
     try:
-        HANDLERS[job.kind](JobContext(engine, job, worker_id))
+        with fewer_collections():
+            HANDLERS[job.kind](JobContext(engine, job, worker_id))
     except JobCancelled as exc:
         state = "cancelled" if str(exc) == "cancelled" else "lost"
     except Exception as exc:
