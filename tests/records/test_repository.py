@@ -58,7 +58,11 @@ def test_find_keys_on_postgresql_is_a_probe_per_key_whatever_the_plan_costs(
     _store_keys(engine, 200)
     with read_transaction(engine) as conn:
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-        params = {"kinds": ["email"] * 3, "values": ["p1@x.org", "p2@x.org", "z"], "object": "c"}
+        params = {
+            "kinds": repository._json(["email"] * 3),
+            "values": repository._json(["p1@x.org", "p2@x.org", "z"]),
+            "object": "c",
+        }
         sql = str(repository._FIND_KEYS_PG.compile(conn))
         plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
         assert "Nested Loop" in plan and "Index" in plan, plan
@@ -72,7 +76,24 @@ def test_keys_of_records_on_postgresql_is_a_probe_per_id(engine: Engine) -> None
     with read_transaction(engine) as conn:
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
         sql = str(repository._KEYS_OF_RECORDS_PG.compile(conn))
-        params = {"ids": ["contacts-1", "contacts-2"], "object": "contacts"}
+        params = {"ids": repository._json(["contacts-1", "contacts-2"]), "object": "contacts"}
         plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
         assert "Nested Loop" in plan and "ix_match_keys_record" in plan, plan
         assert "Join" not in plan.replace("Nested Loop", ""), plan
+
+
+def test_look_ups_find_keys_written_with_any_character(engine: Engine) -> None:
+    """The wanted keys travel as JSON on PostgreSQL: quotes, backslashes, braces,
+    commas and non-ASCII text must come back as they were stored."""
+    odd = ['o\'brien "jr", {x}', "back\\slash\ttab", "élodie 漢字 😀", "NULL", ""]
+    rows = [
+        {"object_name": "contacts", "kind": "name", "value": v, "record_id": f"r{i}"}
+        for i, v in enumerate(odd)
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(tables.match_keys.insert(), rows)
+    with read_transaction(engine) as conn:
+        found = find_keys(conn, "contacts", [("name", v) for v in odd])
+        assert dict(found) == {("name", v): [f"r{i}"] for i, v in enumerate(odd)}
+        keys = keys_of_records(conn, "contacts", [f"r{i}" for i in range(len(odd))])
+        assert dict(keys) == {f"r{i}": {("name", v)} for i, v in enumerate(odd)}

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -80,14 +81,21 @@ def find_keys(
     return found
 
 
+# The wanted keys travel as two JSON arrays: psycopg writes a text[] parameter in
+# Python, element by element (about 1 us each, 7% of an import job's writing).
 _FIND_KEYS_PG = text(
     "SELECT w.kind, w.value, m.record_id"
-    " FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) AS w(kind, value)"
+    " FROM ROWS FROM (json_array_elements_text(CAST(:kinds AS json)),"
+    " json_array_elements_text(CAST(:values AS json))) AS w(kind, value)"
     " CROSS JOIN LATERAL (SELECT k.record_id FROM kasar_match_keys AS k"
     " WHERE k.object_name = :object AND k.kind = w.kind AND k.value = w.value"
     " OFFSET 0) AS m"
     " ORDER BY m.record_id"
 )
+
+
+def _json(items: Sequence[str]) -> str:
+    return orjson.dumps(list(items)).decode()
 
 
 def _find_keys_pg(
@@ -103,8 +111,8 @@ def _find_keys_pg(
     planner from flattening the ``LATERAL`` probe into such a join."""
     for chunk in _chunks(wanted, 5000):
         params = {
-            "kinds": [k for k, _ in chunk],
-            "values": [v for _, v in chunk],
+            "kinds": _json([k for k, _ in chunk]),
+            "values": _json([v for _, v in chunk]),
             "object": object_name,
         }
         for kind, value, record_id in conn.execute(_FIND_KEYS_PG, params):
@@ -114,7 +122,7 @@ def _find_keys_pg(
 
 _KEYS_OF_RECORDS_PG = text(
     "SELECT m.kind, m.value, m.record_id"
-    " FROM unnest(CAST(:ids AS text[])) AS w(id)"
+    " FROM json_array_elements_text(CAST(:ids AS json)) AS w(id)"
     " CROSS JOIN LATERAL (SELECT k.kind, k.value, k.record_id, k.object_name"
     " FROM kasar_match_keys AS k WHERE k.record_id = w.id OFFSET 0) AS m"
     " WHERE m.object_name = :object"
@@ -131,7 +139,7 @@ def keys_of_records(
     mk = tables.match_keys
     if conn.dialect.name == "postgresql":
         for chunk in _chunks(sorted(set(ids)), 5000):
-            params = {"ids": list(chunk), "object": object_name}
+            params = {"ids": _json(chunk), "object": object_name}
             for kind, value, record_id in conn.execute(_KEYS_OF_RECORDS_PG, params):
                 out[record_id].add((kind, value))
         return out
