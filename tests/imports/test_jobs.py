@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from kasar.db import tables
-from kasar.db.engine import read_transaction, write_transaction
+from kasar.db.engine import is_sqlite, read_transaction, write_transaction
 from kasar.imports import jobs as import_jobs
 from kasar.imports.files import detect_format
 from kasar.imports.job_options import parse_job_options
@@ -417,11 +417,19 @@ def test_ten_thousand_rows_end_to_end(engine: Engine) -> None:
 def test_validation_in_a_process_pool_gives_the_same_outcome(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """And on SQLite, whose write lock has no queue, the job leaves the lock free
+    after every ``SQLITE_HOLD`` seconds of writing (here: after every chunk)."""
     monkeypatch.setattr(import_jobs, "POOL_MIN_BYTES", 0)
     monkeypatch.setattr(import_jobs, "spare_core", lambda: True)
     monkeypatch.setattr(import_jobs, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(import_jobs, "SQLITE_HOLD", 0.0)
+    monkeypatch.setattr(import_jobs, "SQLITE_PAUSE", 0.0123)
+    pauses: list[float] = []
+    sleep = time.sleep
+    monkeypatch.setattr(import_jobs.time, "sleep", lambda s: pauses.append(s) or sleep(s))
     job = import_now(engine, contacts_csv(3000), mapping=COMPANY)
     check_every_row_once(engine, job, 3000)
+    assert pauses.count(0.0123) == (6 if is_sqlite(engine) else 0)
 
 
 @pytest.mark.slow
@@ -449,12 +457,12 @@ def _worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
 def test_a_killed_worker_is_resumed_by_another_and_every_row_lands_once(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    n = 12_000
+    n = 3 * import_jobs.CHUNK_ROWS
     job_id = make_job(engine, contacts_csv(n), mapping=COMPANY)
     first = _worker(db_url, tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 90
-        while job_of(engine, job_id)["counters"]["rows_read"] < 2 * import_jobs.CHUNK_ROWS:
+        while job_of(engine, job_id)["counters"]["rows_read"] < import_jobs.CHUNK_ROWS:
             assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
             time.sleep(0.02)
         first.send_signal(signal.SIGKILL)

@@ -47,11 +47,13 @@ from kasar.schema.model import ObjectDef
 from kasar.schema.repository import load_workspace
 
 UPLOAD = "upload"
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 POOL_MIN_BYTES = 4 * 1024 * 1024
-# SQLite has one write lock and no queue: between two chunks the job waits a little,
-# so that a writer polling in its busy handler (every 100 ms at worst) gets a turn.
-SQLITE_PAUSE = 0.05
+# SQLite has one write lock and no queue: after each SQLITE_HOLD seconds of writing,
+# the job leaves the lock free for SQLITE_PAUSE, so that a writer polling in its busy
+# handler (every 100 ms at worst) gets a turn within about a second.
+SQLITE_HOLD = 0.8
+SQLITE_PAUSE = 0.1
 
 
 @dataclass
@@ -92,6 +94,7 @@ def run_import_job(ctx: JobContext) -> None:
     if not opts.dry_run:
         grown = [ws.table(obj.name).name, tables.match_keys.name, *grown]
     statistics = GrowthStatistics(ctx.engine, grown)
+    held = 0.0  # seconds of SQLite's write lock since the last pause
     with ExitStack() as stack:
         stream = stack.enter_context(open_blob(ctx.engine, job.id, UPLOAD))
         pool = stack.enter_context(_pool()) if size >= POOL_MIN_BYTES and spare_core() else None
@@ -99,6 +102,7 @@ def run_import_job(ctx: JobContext) -> None:
             source = open_rows(stream, **opts.reader_args())
             rows = ((n, r) for n, r in source.rows if n > job.last_row)
             for chunk, prepared in _prepared(_chunks(rows, mapping), obj, pool):
+                started = time.monotonic()
                 ctx.commit_chunk(
                     partial(
                         _write_chunk,
@@ -111,10 +115,12 @@ def run_import_job(ctx: JobContext) -> None:
                 )
                 committed += len(chunk.numbers)
                 statistics.grew(len(chunk.numbers))
-                if pool is not None and is_sqlite(ctx.engine):
+                held += time.monotonic() - started
+                if pool is not None and is_sqlite(ctx.engine) and held >= SQLITE_HOLD:
                     # Without a pool the next chunk is read and validated here, which
                     # leaves the lock free for longer than this; with one, it is ready.
                     time.sleep(SQLITE_PAUSE)
+                    held = 0.0
         except ValidationFailed as exc:
             raise ValidationFailed(
                 f"{exc.message}. The {committed} rows before it were imported and stay; "
