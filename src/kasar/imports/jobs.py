@@ -89,10 +89,9 @@ def run_import_job(ctx: JobContext) -> None:
         opts = _first_pass(ctx, obj, opts)
     mapping: dict[str, str] = (opts.columns or {})["mapping"]
     committed = int(job.row["rows_read"])
-    # A dry run writes only its job rows (the report); a real run the records too.
-    grown = [tables.job_rows.name]
-    if not opts.dry_run:
-        grown = [ws.table(obj.name).name, tables.match_keys.name, *grown]
+    # The tables that the next chunks query (a dry run writes only its job rows,
+    # which are read only by their primary key: nothing to analyse).
+    grown = [] if opts.dry_run else [ws.table(obj.name).name, tables.match_keys.name]
     statistics = GrowthStatistics(ctx.engine, grown)
     held = 0.0  # seconds of SQLite's write lock since the last pause
     with ExitStack() as stack:
