@@ -25,9 +25,9 @@ from kasar.app import create_app
 from kasar.db import tables
 from kasar.db.engine import read_transaction, write_transaction
 from kasar.exports import jobs as export_jobs
-from kasar.exports import xlsx
+from kasar.exports import pg_copy, writers, xlsx
 from kasar.exports.job_routes import accepts_gzip, parse_export_job
-from kasar.exports.jobs import OUTPUT, csv_records, read_output
+from kasar.exports.jobs import OUTPUT, read_output
 from kasar.exports.service import parse_request, snapshot_transaction
 from kasar.exports.writers import WRITERS
 from kasar.imports.files import open_rows
@@ -301,12 +301,27 @@ def test_xlsx_continues_on_a_new_sheet_past_excel_row_limit(
     assert job["counters"]["rows_read"] == 10
 
 
-def test_csv_records_count_line_ends_outside_quotes_across_chunks() -> None:
-    data = b'a,b\r\n"x\r\ny",1\r\n"say ""hi""\n",2\r\nplain,3\r\n'
-    for cut in range(len(data) + 1):
-        first, inside = csv_records(data[:cut], False)
-        second, inside = csv_records(data[cut:], inside)
-        assert (first + second, inside) == (4, False), cut
+@pytest.mark.parametrize("fields", [None, "notes"])
+def test_each_csv_chunk_counts_the_records_it_holds(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, fields: str | None
+) -> None:
+    """A job's progress is the CSV writer's own count: with cells that hold line ends
+    and quotes (every fifth note), empty cells alone on their line ("notes" only),
+    and chunks cut small, each chunk's count is the records it completes."""
+    monkeypatch.setattr(pg_copy, "CHUNK_SIZE", 30)
+    monkeypatch.setattr(writers, "CHUNK_SIZE", 30)
+    monkeypatch.setattr(writers, "BATCH_ROWS", 3)
+    fill(engine, 40)
+    with snapshot_transaction(engine) as conn:
+        ws = load_workspace(conn)
+        req = parse_request(ws, "contacts", fields=fields, default_limit=None, max_limit=None)
+        body, counted, chunks = b"", 0, 0
+        for chunk, records in writers.write_csv_counted(conn, ws, req):
+            body, counted, chunks = body + chunk, counted + records, chunks + 1
+            rows = list(csv.reader(io.StringIO(body.decode(), newline="")))
+            assert counted == len(rows) - 1  # the header
+    assert counted == 40 and chunks > 5
+    assert body.count(b"\n") > 40  # notes with line ends were among them
 
 
 class CancelMidway(JobContext):

@@ -35,7 +35,7 @@ from kasar.exports.service import (
     parse_request,
     snapshot_transaction,
 )
-from kasar.exports.writers import write_csv, write_ndjson
+from kasar.exports.writers import write_csv_counted, write_ndjson
 from kasar.exports.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from kasar.exports.xlsx import write_xlsx
 from kasar.jobs import repository as jobs_repo
@@ -158,11 +158,7 @@ def _chunks(
 ) -> Iterator[tuple[bytes, int]]:
     """The output's bytes with the number of records each piece completes."""
     if fmt == "csv":
-        inside, header = False, 1
-        for chunk in write_csv(conn, ws, req):
-            n, inside = csv_records(chunk, inside)
-            yield chunk, n - header
-            header = 0
+        yield from write_csv_counted(conn, ws, req)
         return
     if fmt == "ndjson":
         for chunk in write_ndjson(conn, ws, req):
@@ -177,16 +173,6 @@ def _chunks(
         yield (records if first else b"," + records), chunk.count(b"\n")
         first = False
     yield b'],"total":' + str(total).encode() + b"}", 0
-
-
-def csv_records(chunk: bytes, inside: bool) -> tuple[int, bool]:
-    """How many rows of RFC 4180 CSV end in ``chunk`` (line ends outside quotes),
-    given whether it starts inside a quoted cell; and whether it ends inside one."""
-    if b'"' not in chunk:
-        return (0 if inside else chunk.count(b"\n")), inside
-    parts = chunk.split(b'"')
-    ends = sum(p.count(b"\n") for p in parts[(1 if inside else 0) :: 2])
-    return ends, inside ^ (len(parts) % 2 == 0)
 
 
 class BlobOutput:

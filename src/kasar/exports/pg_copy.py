@@ -92,8 +92,9 @@ def _compiled(conn: Connection, stmt: Select[Any]) -> tuple[str, Any]:
     return str(compiled), compiled.params
 
 
-def copy_csv(conn: Connection, stmt: Select[Any]) -> Iterator[bytes]:
-    """RFC 4180 CSV with its header row, in chunks of about 64 KB.
+def copy_csv(conn: Connection, stmt: Select[Any]) -> Iterator[tuple[bytes, int]]:
+    """RFC 4180 CSV with its header row, in chunks of about 64 KB, each with the
+    number of records it holds (the header is none).
 
     libpq hands over one ``COPY`` row at a time. ``COPY`` ends rows with LF where
     the csv module (and RFC 4180) use CRLF, and for a one-column export writes an
@@ -102,11 +103,13 @@ def copy_csv(conn: Connection, stmt: Select[Any]) -> Iterator[bytes]:
     """
     sql, params = _compiled(conn, stmt)
     buf = bytearray()
+    records = -1  # the first row is the header
     with (
         _session(conn).cursor() as cur,
         cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params) as copy,
     ):
         for row in copy:
+            records += 1
             if len(row) == 1:
                 buf += b'""\r\n'
             elif row == b'"\\."\n':
@@ -115,10 +118,11 @@ def copy_csv(conn: Connection, stmt: Select[Any]) -> Iterator[bytes]:
                 buf += row
                 buf[-1:] = b"\r\n"
             if len(buf) >= CHUNK_SIZE:
-                yield bytes(buf)
+                yield bytes(buf), records
                 buf.clear()
+                records = 0
     if buf:
-        yield bytes(buf)
+        yield bytes(buf), records
 
 
 def stream_rows(conn: Connection, stmt: Select[Any]) -> Iterator[list[tuple[Any, ...]]]:

@@ -48,6 +48,14 @@ CellSQL = Callable[[str, CellKind], str]
 
 def write_csv(conn: Connection, ws: Workspace, req: ExportRequest) -> Iterator[bytes]:
     """A header row of the keys, then one row per record (RFC 4180, CRLF)."""
+    return (chunk for chunk, _ in write_csv_counted(conn, ws, req))
+
+
+def write_csv_counted(
+    conn: Connection, ws: Workspace, req: ExportRequest
+) -> Iterator[tuple[bytes, int]]:
+    """``write_csv``'s chunks, each with the number of records it holds (a job's
+    progress; a cell may hold line ends, so the bytes alone do not tell)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt, _ = _formatted(conn, ws, req, pg_copy.csv_cell)
@@ -57,7 +65,7 @@ def write_csv(conn: Connection, ws: Workspace, req: ExportRequest) -> Iterator[b
         stmt, _ = _formatted(conn, ws, req, _sqlite_csv_cell)
         yield from _csv_chunks(req.keys, _stream(conn, stmt))
     else:
-        yield from portable_csv(conn, ws, req)
+        yield from _portable_csv(conn, ws, req)
 
 
 def write_json(conn: Connection, ws: Workspace, req: ExportRequest) -> Iterator[bytes]:
@@ -96,6 +104,12 @@ def _json_records(
 
 def portable_csv(conn: Connection, ws: Workspace, req: ExportRequest) -> Iterator[bytes]:
     """The reference CSV writer: ``export_rows`` then ``csv_cell`` on every value."""
+    return (chunk for chunk, _ in _portable_csv(conn, ws, req))
+
+
+def _portable_csv(
+    conn: Connection, ws: Workspace, req: ExportRequest
+) -> Iterator[tuple[bytes, int]]:
     kinds = list(zip(req.keys, key_kinds(conn, ws, req), strict=True))
     rows = (
         [csv_cell(kind, record[k]) for k, kind in kinds] for record in export_rows(conn, ws, req)
@@ -182,23 +196,27 @@ def _batched(rows: Iterable[list[str]]) -> Iterator[list[list[str]]]:
         yield batch
 
 
-def _csv_chunks(keys: list[str], batches: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+def _csv_chunks(keys: list[str], batches: Iterable[Sequence[Any]]) -> Iterator[tuple[bytes, int]]:
     """The csv module writes each batch into a list (a ``StringIO`` would hold up to
-    four bytes per character of the whole chunk); batches gather into ~64 KB."""
+    four bytes per character of the whole chunk); batches gather into ~64 KB, each
+    given with its number of records."""
     lines: list[str] = []
     writer = csv.writer(cast(Any, _ListSink(lines)), lineterminator="\r\n")
     writer.writerow(keys)
     buf = bytearray()
+    records = 0
     for batch in batches:
         writer.writerows(batch)
+        records += len(batch)
         buf += "".join(lines).encode()
         lines.clear()
         if len(buf) >= CHUNK_SIZE:
-            yield bytes(buf)
+            yield bytes(buf), records
             buf.clear()
+            records = 0
     buf += "".join(lines).encode()
     if buf:
-        yield bytes(buf)
+        yield bytes(buf), records
 
 
 class _ListSink:

@@ -248,14 +248,16 @@ def relations_cannot_fail(ws: Workspace, obj: ObjectDef, rows: Iterable[Prepared
     """Whether ``resolve_relations`` has no error to give for these rows: they link
     by name only (names with a key), to objects whose records a name is enough to
     create. Such rows need no trial run to find the ones that fail."""
+    creatable: dict[str, bool] = {}  # per field: links to an object a name can create
     for row in rows:
         if row.relation_ids:
             return False
         for fname, name in row.relation_names.items():
-            f = obj.field(fname)
-            if f is None or f.relation is None or not name_key(name):
-                return False
-            if not _can_create_by_name(ws.object(f.relation)):
+            if (ok := creatable.get(fname)) is None:
+                target = f.relation if (f := obj.field(fname)) else None
+                ok = target is not None and _can_create_by_name(ws.object(target))
+                creatable[fname] = ok
+            if not ok or not name_key(name):
                 return False
     return True
 
