@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-THRESHOLDS = (50_000, 20, 100)
+THRESHOLDS = (50_000, 20, 10)
 
 _lock = threading.Lock()
 _running = 0
