@@ -106,3 +106,18 @@ def test_no_rows_is_no_statement(engine: Engine, pair: tuple[Table, Table]) -> N
     with write_transaction(engine) as conn:
         insert_rows(conn, tested, [])
     assert _stored(engine, tested) == []
+
+
+def test_rows_are_written_in_the_connections_transaction(
+    engine: Engine, pair: tuple[Table, Table]
+) -> None:
+    """Called first on a connection that has not begun (SQLAlchemy would begin one
+    at its first statement), the rows still belong to a transaction: a rollback
+    removes them, a commit keeps them."""
+    _, tested = pair
+    with engine.connect() as conn:
+        insert_rows(conn, tested, [{"id": "gone"}])
+        conn.rollback()
+        insert_rows(conn, tested, [{"id": "kept"}])
+        conn.commit()
+    assert [r[0] for r in _stored(engine, tested)] == ["kept"]

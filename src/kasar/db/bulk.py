@@ -27,6 +27,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     roll back."""
     if not rows:
         return
+    if not conn.in_transaction():
+        conn.begin()  # what the first ``conn.execute`` would do: the rows belong to it
     dialect = conn.dialect
     names = [c.name for c in table.c]
     processors: list[tuple[int, Callable[[Any], Any]]] = []
