@@ -30,7 +30,7 @@ from reliability.live import LiveServer
 pytestmark = pytest.mark.slow
 
 BATCH = 50
-JOB_ROWS = 10_000
+JOB_ROWS = 30_000  # long enough (6 chunks) that a kill lands inside a job
 JOB_EVERY = 5  # kills
 COMPANIES = [f"Crash Co {i}" for i in range(8)]
 

@@ -394,5 +394,4 @@ def update_rows(
         for r in rows
         for kind, value in match_keys_for(obj, r)
     ]
-    for chunk in _chunks(key_rows):
-        conn.execute(insert(mk), list(chunk))
+    insert_rows(conn, mk, key_rows)
