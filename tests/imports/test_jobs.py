@@ -23,6 +23,7 @@ from sqlalchemy import Engine, func, select, update
 from kasar.db import tables
 from kasar.db.engine import is_sqlite, read_transaction, write_transaction
 from kasar.imports import jobs as import_jobs
+from kasar.imports import undo
 from kasar.imports.files import detect_format
 from kasar.imports.job_options import parse_job_options
 from kasar.imports.jobs import create_import_job
@@ -275,7 +276,11 @@ def test_a_dry_run_writes_no_record_but_reports_every_row(engine: Engine) -> Non
     assert len(job_rows(engine, job["id"])) == 120
 
 
-def test_undo_deletes_created_restores_updated_and_leaves_changed_records(engine: Engine) -> None:
+@pytest.mark.parametrize("page", [1000, 1])  # 1: every record in a page of its own
+def test_undo_deletes_created_restores_updated_and_leaves_changed_records(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    monkeypatch.setattr(undo, "PAGE", page)
     kept = make_contact(engine, first_name="Ada", email="ada@x.com", city="Paris")
     touched = make_contact(engine, first_name="Bob", email="bob@x.com")
     content = (
@@ -304,9 +309,11 @@ def test_undo_deletes_created_restores_updated_and_leaves_changed_records(engine
     assert job_of(engine, job["id"])["undone_at"] is not None
 
 
+@pytest.mark.parametrize("page", [1000, 1])
 def test_undo_deletes_the_companies_the_job_created_that_nothing_else_links_to(
-    engine: Engine,
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
+    monkeypatch.setattr(undo, "PAGE", page)
     with write_transaction(engine) as conn:
         old = records.create_record(conn, load_workspace(conn), "companies", {"name": "Old Co"})
     content = (

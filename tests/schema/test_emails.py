@@ -32,7 +32,7 @@ _locals = st.one_of(
     st.sampled_from(["Info", "POSTMASTER", "abuse", "x" * 64, "x" * 65, '"a b"', "a..b", ".a"]),
 )
 _labels = st.one_of(
-    st.text(st.sampled_from([*"aZ09-", "é", "_"]), min_size=0, max_size=8),
+    st.text(st.sampled_from([*"aZ09-", "é", "_", "<", ">", " "]), min_size=0, max_size=8),
     st.sampled_from(["xn--bcher-kva", "xn--zz", "a" * 63, "a" * 64, "-a", "a-", "ab--cd"]),
 )
 _tlds = st.sampled_from(["com", "org", "FR", "local", "localhost", "test", "onion", "123", "c0m"])

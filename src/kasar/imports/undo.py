@@ -9,11 +9,12 @@ One transaction, so that an undo is all or nothing and a second one is refused.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, Table, select
 
 from kasar.db import tables
 from kasar.errors import Conflict
@@ -103,19 +104,24 @@ def _delete_created(
     conn: Connection, ws: Workspace, obj: ObjectDef, job_id: str, end: datetime, out: UndoResult
 ) -> None:
     table = ws.table(obj.name)
-    last = 0
-    while True:
-        page = conn.execute(
-            select(JR.c.row_number, JR.c.record_id)
-            .where(JR.c.job_id == job_id, JR.c.status == "created", JR.c.row_number > last)
-            .order_by(JR.c.row_number)
-            .limit(PAGE)
-        ).all()
-        if not page:
-            return
-        last = page[-1][0]
-        ids = _unchanged(conn, table, [str(rid) for _, rid in page], end, out)
+    created = select(JR.c.row_number, JR.c.record_id).where(
+        JR.c.job_id == job_id, JR.c.status == "created"
+    )
+    for page in _pages(conn, created, JR.c.row_number, 0):
+        ids = _unchanged(conn, table, [str(row[1]) for row in page], end, out)
         out.deleted += repo.delete_records(conn, ws, obj, ids)
+
+
+def _pages(
+    conn: Connection, stmt: Select[Any], key: ColumnElement[Any], start: object
+) -> Iterator[Sequence[Row[Any]]]:
+    """``stmt``'s rows in pages of ``PAGE``, in the order of ``key`` (its first
+    column), each page read after the last key of the page before: the caller may
+    delete what a page holds before asking for the next."""
+    last = start
+    while page := conn.execute(stmt.where(key > last).order_by(key).limit(PAGE)).all():
+        yield page
+        last = page[-1][0]
 
 
 def _unchanged(
@@ -145,20 +151,9 @@ def _restore_updated(
     """Per record the job updated (and did not create): the first before-image of
     each column is restored, if every column still holds the job's last write."""
     mine = (JR.c.job_id == job_id) & (JR.c.status == "updated")
-    last = ""
-    while True:
-        ids = list(
-            conn.execute(
-                select(JR.c.record_id)
-                .where(mine, JR.c.record_id > last)
-                .group_by(JR.c.record_id)
-                .order_by(JR.c.record_id)
-                .limit(PAGE)
-            ).scalars()
-        )
-        if not ids:
-            return
-        last = ids[-1]
+    updated = select(JR.c.record_id).where(mine).group_by(JR.c.record_id)
+    for page in _pages(conn, updated, JR.c.record_id, ""):
+        ids = [str(rid) for (rid,) in page]
         created = set(
             conn.execute(
                 select(JR.c.record_id).where(
@@ -204,19 +199,9 @@ def _delete_linked(
             continue  # the object was deleted since, and its records with it
         target = ws.object(name)
         table = ws.table(name)
-        last = ""
-        while True:
-            ids = list(
-                conn.execute(
-                    select(JL.c.record_id)
-                    .where(JL.c.job_id == job_id, JL.c.object_name == name, JL.c.record_id > last)
-                    .order_by(JL.c.record_id)
-                    .limit(PAGE)
-                ).scalars()
-            )
-            if not ids:
-                break
-            last = ids[-1]
+        linked = select(JL.c.record_id).where(JL.c.job_id == job_id, JL.c.object_name == name)
+        for page in _pages(conn, linked, JL.c.record_id, ""):
+            ids = [str(rid) for (rid,) in page]
             kept = _unchanged(conn, table, ids, end, out, what=f"{name} record ")
             linked_to = _linked_to(conn, ws, name, kept)
             for rid in kept:

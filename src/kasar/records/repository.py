@@ -13,7 +13,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    insert,
     select,
     text,
     union_all,
@@ -198,14 +197,11 @@ def replace_keys(conn: Connection, obj: ObjectDef, record_id: str, values: dict[
     mk = tables.match_keys
     conn.execute(delete(mk).where(_keys_of(obj.name, record_id)))
     keys = match_keys_for(obj, values)
-    if keys:
-        conn.execute(
-            insert(mk),
-            [
-                {"object_name": obj.name, "kind": k, "value": v, "record_id": record_id}
-                for k, v in keys
-            ],
-        )
+    insert_rows(
+        conn,
+        mk,
+        [{"object_name": obj.name, "kind": k, "value": v, "record_id": record_id} for k, v in keys],
+    )
 
 
 def delete_records(conn: Connection, ws: Workspace, obj: ObjectDef, ids: Sequence[str]) -> int:

@@ -33,7 +33,7 @@ def normalise_email(text: str) -> str | None:
     """The library's normalised form of ``text`` (trimmed), or None if it is invalid."""
     text = text.strip()
     local, at, domain = text.partition("@")
-    if at and "@" not in domain and "<" not in text and _plain_local(local):
+    if at and "@" not in domain and _plain_local(local):
         forms = _domain_forms(domain)
         if forms is None:
             return None
