@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, Table, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, select
 
 from kasar.db import tables
 from kasar.errors import Conflict
@@ -114,7 +114,7 @@ def _delete_created(
 
 def _pages(
     conn: Connection, stmt: Select[Any], key: ColumnElement[Any], start: object
-) -> Iterator[Sequence[Row[Any]]]:
+) -> Iterator[Sequence[Sequence[Any]]]:
     """``stmt``'s rows in pages of ``PAGE``, in the order of ``key`` (its first
     column), each page read after the last key of the page before: the caller may
     delete what a page holds before asking for the next."""
