@@ -38,9 +38,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             processors.append((i, found))
     values = [[row.get(name) for name in names] for row in rows]
     for i, process in processors:
+        last: Any = None
+        converted: Any = None
         for row_values in values:
-            if row_values[i] is not None:
-                row_values[i] = process(row_values[i])
+            value = row_values[i]
+            if value is None:
+                continue
+            if value is not last:  # a batch's rows often share one value (a timestamp)
+                last, converted = value, process(value)
+            row_values[i] = converted
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in names)
     driver: Any = conn.connection.driver_connection

@@ -39,18 +39,20 @@ def display_name(obj: ObjectDef, values: Mapping[str, object]) -> str | None:
 def match_keys_for(obj: ObjectDef, values: Mapping[str, object]) -> set[tuple[str, str]]:
     """(kind, value) pairs for one record, from its column values."""
     keys: set[tuple[str, str]] = set()
-    for f in obj.fields:
-        if f.type is FieldType.EMAILS:
-            emails = listed(values, f.column, f.list_column)
-            keys.update(("email", k) for e in emails if (k := email_key(e)))
-        elif f.type is FieldType.PHONES:
-            phones = listed(values, f.column, f.list_column)
-            keys.update(("phone", k) for p in phones if (k := phone_key(p)))
-        elif f.type is FieldType.URL and isinstance(v := values.get(f.column), str):
-            if f.name == "linkedin" and (k := linkedin_key(v)):
-                keys.add(("linkedin", k))
-            elif f.name == "domain" and obj.name == "companies" and (k := domain_key(v)):
-                keys.add(("domain", k))
+    by_type = obj.fields_by_type
+    for f in by_type.get(FieldType.EMAILS, ()):
+        emails = listed(values, f.column, f.list_column)
+        keys.update(("email", k) for e in emails if (k := email_key(e)))
+    for f in by_type.get(FieldType.PHONES, ()):
+        phones = listed(values, f.column, f.list_column)
+        keys.update(("phone", k) for p in phones if (k := phone_key(p)))
+    for f in by_type.get(FieldType.URL, ()):
+        if not isinstance(v := values.get(f.column), str):
+            continue
+        if f.name == "linkedin" and (k := linkedin_key(v)):
+            keys.add(("linkedin", k))
+        elif f.name == "domain" and obj.name == "companies" and (k := domain_key(v)):
+            keys.add(("domain", k))
     name_parts = [values.get(n) for n in obj.name_fields()]
     if (k := name_key(*[p if isinstance(p, str) else None for p in name_parts])) is not None:
         keys.add(("name", k))

@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,10 @@ from kasar.schema.repository import load_workspace
 UPLOAD = "upload"
 CHUNK_ROWS = 5000
 POOL_MIN_BYTES = 4 * 1024 * 1024
+# Chunks given to the pool before this process waits for the first of them: with
+# two, one chunk slower to validate (or to write) than the next does not leave the
+# other process idle.
+AHEAD = 2
 # SQLite has one write lock and no queue: after each SQLITE_HOLD seconds of writing,
 # the job leaves the lock free for SQLITE_PAUSE, so that a writer polling in its busy
 # handler (every 100 ms at worst) gets a turn within about a second.
@@ -85,18 +90,19 @@ def run_import_job(ctx: JobContext) -> None:
         ws = load_workspace(conn)
         size = blob_size(conn, job.id, UPLOAD)
     obj = ws.object(job.object_name)
-    if opts.columns is None or job.row["total_rows"] is None:
-        opts = _first_pass(ctx, obj, opts)
-    mapping: dict[str, str] = (opts.columns or {})["mapping"]
-    committed = int(job.row["rows_read"])
-    # The tables that the next chunks query (a dry run writes only its job rows,
-    # which are read only by their primary key: nothing to analyse).
-    grown = [] if opts.dry_run else [ws.table(obj.name).name, tables.match_keys.name]
-    statistics = GrowthStatistics(ctx.engine, grown)
-    held = 0.0  # seconds of SQLite's write lock since the last pause
     with ExitStack() as stack:
-        stream = stack.enter_context(open_blob(ctx.engine, job.id, UPLOAD))
+        # Started first: the pool's process boots while the first pass reads the file.
         pool = stack.enter_context(_pool()) if size >= POOL_MIN_BYTES and spare_core() else None
+        if opts.columns is None or job.row["total_rows"] is None:
+            opts = _first_pass(ctx, obj, opts)
+        mapping: dict[str, str] = (opts.columns or {})["mapping"]
+        committed = int(job.row["rows_read"])
+        # The tables that the next chunks query (a dry run writes only its job rows,
+        # which are read only by their primary key: nothing to analyse).
+        grown = [] if opts.dry_run else [ws.table(obj.name).name, tables.match_keys.name]
+        statistics = GrowthStatistics(ctx.engine, grown)
+        held = 0.0  # seconds of SQLite's write lock since the last pause
+        stream = stack.enter_context(open_blob(ctx.engine, job.id, UPLOAD))
         try:
             source = open_rows(stream, **opts.reader_args())
             rows = ((n, r) for n, r in source.rows if n > job.last_row)
@@ -209,12 +215,15 @@ def _idle_cores(cores: int, seconds: float) -> float | None:
 
 
 def _pool() -> ProcessPoolExecutor:
+    """One process, started now (it takes about a second to import Kasar)."""
     # spawn, not fork: the worker runs threads (heartbeats, maybe a web server)
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=for_a_job_process,
     )
+    pool.submit(int)  # a process is started on the first submit
+    return pool
 
 
 def _prepared(
@@ -226,12 +235,15 @@ def _prepared(
     if pool is None:
         yield from ((chunk, prepare_records(obj, chunk.records)) for chunk in chunks)
         return
-    pending: tuple[_Chunk, Future[list[Prepared]] | None] | None = None
-    for chunk in itertools.chain(chunks, [None]):
-        ahead = (chunk, _submit(pool, obj, chunk)) if chunk else None
-        if pending is not None:
-            yield pending[0], _result(pending[1], obj, pending[0])
-        pending = ahead
+    pending: deque[tuple[_Chunk, Future[list[Prepared]] | None]] = deque()
+    for chunk in chunks:
+        pending.append((chunk, _submit(pool, obj, chunk)))
+        if len(pending) > AHEAD:
+            done, future = pending.popleft()
+            yield done, _result(future, obj, done)
+    while pending:
+        done, future = pending.popleft()
+        yield done, _result(future, obj, done)
 
 
 def _submit(

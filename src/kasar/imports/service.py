@@ -216,7 +216,8 @@ class _Batch:
         self._resolve_relations()
         changed = self._merge(targets)
         new = [(r.id, self.rows[r.index]) for r in self._of("created")]
-        rows = [repo.new_row(row.values, {**row.system, "id": rid}) for rid, row in new]
+        stamp = now_utc()
+        rows = [repo.new_row(row.values, {**row.system, "id": rid}, stamp) for rid, row in new]
         keys = [row.stored_keys for _, row in new]  # None where a merge changed the row
         repo.insert_records(self.conn, self.ws, self.obj, rows, keys)
         repo.update_rows(self.conn, self.ws, self.obj, changed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -168,11 +169,21 @@ def insert_records(
         for r, row_keys in zip(rows, given, strict=True)
         for kind, value in (match_keys_for(obj, r) if row_keys is None else row_keys)
     ]
+    key_rows.sort(key=_index_order)
     insert_rows(conn, tables.match_keys, key_rows)
 
 
-def new_row(values: dict[str, Any], system: dict[str, Any] | None = None) -> dict[str, Any]:
-    stamp = now_utc()
+def _index_order(row: dict[str, Any]) -> tuple[str, str]:
+    return row["kind"], row["value"]
+
+
+def new_row(
+    values: dict[str, Any], system: dict[str, Any] | None = None, stamp: datetime | None = None
+) -> dict[str, Any]:
+    """A complete row to insert: ``values``, then the ``system`` keys an import gave
+    (id, created_at, updated_at), the rest filled in. A batch passes one ``stamp``
+    for all its rows (they are written at once; ``insert_rows`` converts it once)."""
+    stamp = stamp or now_utc()
     row = {"created_at": stamp, "updated_at": stamp, **values}
     if system:
         row.update(system)

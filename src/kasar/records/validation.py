@@ -86,14 +86,14 @@ def validate_write(
             problems.append(f"Field '{key}' {exc}")
     for name in row.relation_ids:
         row.relation_names.pop(name, None)
-    for f in obj.fields:
-        if f.type is FieldType.PIPELINE and (f.name in pipeline_parts or not partial):
+    for f in obj.fields_by_type.get(FieldType.PIPELINE, ()):
+        if f.name in pipeline_parts or not partial:
             try:
                 _set_pipeline(row, obj, f, pipeline_parts.get(f.name, {}))
             except InvalidValue as exc:
                 problems.append(f"Field '{f.name}' {exc}")
-    for f in obj.fields:
-        if f.required and _missing(row, f, partial):
+    for f in obj.required_fields:
+        if _missing(row, f, partial):
             problems.append(f"Field '{f.name}' is required")
     if problems:
         raise ValidationFailed("; ".join(problems), details=problems if len(problems) > 1 else None)
@@ -113,11 +113,20 @@ def _set_value(row: PreparedRow, f: FieldDef, raw: object, region: str, max_len:
     if f.type in (FieldType.EMAILS, FieldType.PHONES):
         items = value if isinstance(value, list) else []
         row.values[f.column] = items[0] if items else None
-        row.values[f.list_column] = json.dumps(items, ensure_ascii=False) if items else None
+        row.values[f.list_column] = _json_list(items) if items else None
     elif f.type in (FieldType.MULTI_SELECT, FieldType.ADDRESS):
         row.values[f.column] = json.dumps(value, ensure_ascii=False) if value else None
     else:
         row.values[f.column] = value
+
+
+def _json_list(items: list[str]) -> str:
+    """``json.dumps(items, ensure_ascii=False)``, without its cost for the usual one
+    plain item (an item with a quote, a backslash or a control character goes
+    through ``json``)."""
+    if len(items) == 1 and (item := items[0]).isprintable() and not ('"' in item or "\\" in item):
+        return f'["{item}"]'
+    return json.dumps(items, ensure_ascii=False)
 
 
 def _text_value(raw: str, max_length: int) -> None:

@@ -78,16 +78,7 @@ def normalise_value(
         return _multi_select(raw, options)
     if ftype == FieldType.PHONES:
         return _phones(raw, phone_region)
-    simple: dict[FieldType, Callable[[object], object]] = {
-        FieldType.INTEGER: _integer,
-        FieldType.BOOLEAN: _boolean,
-        FieldType.DATE: _date,
-        FieldType.DATETIME: _datetime,
-        FieldType.EMAILS: _emails,
-        FieldType.URL: _url,
-        FieldType.ADDRESS: _address,
-    }
-    return simple[ftype](raw)
+    return _SIMPLE[ftype](raw)
 
 
 def format_value(ftype: FieldType, value: object) -> object:
@@ -330,3 +321,14 @@ def _json_object(text: str) -> dict[str, object] | None:
     except (ValueError, RecursionError):  # RecursionError: deeply nested brackets
         return None
     return value if isinstance(value, dict) else None
+
+
+_SIMPLE: dict[FieldType, Callable[[object], object]] = {
+    FieldType.INTEGER: _integer,
+    FieldType.BOOLEAN: _boolean,
+    FieldType.DATE: _date,
+    FieldType.DATETIME: _datetime,
+    FieldType.EMAILS: _emails,
+    FieldType.URL: _url,
+    FieldType.ADDRESS: _address,
+}
