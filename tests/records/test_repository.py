@@ -48,13 +48,37 @@ def test_keys_of_records_probe_the_record_index_on_sqlite(engine: Engine) -> Non
         assert "USING INDEX ix_match_keys_record" in plan
 
 
+def test_find_keys_probe_the_primary_key_on_sqlite(engine: Engine) -> None:
+    if not is_sqlite(engine):
+        pytest.skip("PostgreSQL looks keys up by LATERAL probes (tested below)")
+    sql, params = repository._find_keys_sqlite("contacts", "email", ["p1@x.org", "p2@x.org"])
+    with read_transaction(engine) as conn:
+        plan = " ".join(
+            str(r[3]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+        )
+    index = "sqlite_autoindex_kasar_match_keys_1 (object_name=? AND kind=? AND value=?)"
+    assert index in plan, plan
+
+
+def test_find_keys_on_sqlite_come_back_in_few_statement_forms(engine: Engine) -> None:
+    """Lists padded to powers of two: long ones found whole, short ones not repeated."""
+    _store_keys(engine, 40)
+    wanted = [("email", f"p{i}@x.org") for i in range(0, 40, 2)] + [("phone", "+33612345678")]
+    with read_transaction(engine) as conn:
+        found = find_keys(conn, "contacts", wanted)
+    assert dict(found) == {("email", f"p{i}@x.org"): [f"contacts-{i}"] for i in range(0, 40, 2)}
+    if is_sqlite(engine):
+        texts = {repository._find_keys_sqlite("c", "email", ["v"] * n)[0] for n in range(1, 300)}
+        assert len(texts) == 6  # 16, 32, 64, 128, 256, 512
+
+
 def test_find_keys_on_postgresql_is_a_probe_per_key_whatever_the_plan_costs(
     engine: Engine,
 ) -> None:
     """With nested loops priced out (as stale statistics make them look), the
     look-up must still be one index probe per wanted key, not a join of the table."""
     if is_sqlite(engine):
-        pytest.skip("SQLite's form is one IN per kind, probed through the primary key")
+        pytest.skip("SQLite's form is one IN per kind (tested above)")
     _store_keys(engine, 200)
     with read_transaction(engine) as conn:
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")

@@ -16,7 +16,6 @@ from sqlalchemy import (
     delete,
     select,
     text,
-    union_all,
     update,
 )
 
@@ -62,23 +61,39 @@ def find_keys(
     found: dict[MatchKey, list[str]] = defaultdict(list)
     if conn.dialect.name == "postgresql":
         return _find_keys_pg(conn, object_name, wanted, found)
-    mk = tables.match_keys
-    for chunk in _chunks(wanted):
-        by_kind: dict[str, list[str]] = defaultdict(list)
-        for kind, value in chunk:
-            by_kind[kind].append(value)
-        # One SELECT per kind, joined by UNION ALL: SQLite (3.40) answers a row-value
-        # ``(kind, value) IN (...)`` by scanning every key of the object.
-        parts = [
-            select(mk.c.kind, mk.c.value, mk.c.record_id).where(
-                mk.c.object_name == object_name, mk.c.kind == kind, mk.c.value.in_(values)
-            )
-            for kind, values in by_kind.items()
-        ]
-        rows = conn.execute(union_all(*parts).order_by("record_id"))
-        for kind, value, record_id in rows:
-            found[(kind, value)].append(record_id)
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, value in wanted:
+        by_kind[kind].append(value)
+    for kind, values in by_kind.items():
+        for chunk in _chunks(values, _SQLITE_IN_MAX):
+            sql, params = _find_keys_sqlite(object_name, kind, chunk)
+            for value, record_id in conn.exec_driver_sql(sql, params):
+                found[(kind, value)].append(record_id)
     return found
+
+
+_SQLITE_IN_MAX = 4096
+
+
+def _find_keys_sqlite(
+    object_name: str, kind: str, values: Sequence[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The records holding these keys of one kind, as SQL text (SQLAlchemy's rendering
+    of an expanding ``IN`` cost as much as the probes). The list is padded to a power
+    of two with its last value, so that a few statement texts come back: SQLite's
+    driver keeps 128 prepared statements, and one per list length held 50 MB. One
+    kind at a time: SQLite (3.40) answers a row-value ``(kind, value) IN (...)`` by
+    scanning every key of the object."""
+    size = 16
+    while size < len(values):
+        size *= 2
+    padded = [*values, *[values[-1]] * (size - len(values))]
+    sql = (
+        "SELECT value, record_id FROM kasar_match_keys"
+        f" WHERE object_name = ? AND kind = ? AND value IN ({', '.join('?' * size)})"
+        " ORDER BY record_id"
+    )
+    return sql, (object_name, kind, *padded)
 
 
 # The wanted keys travel as two JSON arrays: psycopg writes a text[] parameter in
