@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kasar.schema.types import NUMERIC_TYPES, FieldType
-from kasar.schema.values import InvalidValue, format_value, normalise_value
+from kasar.schema.values import InvalidValue, _parse_phone, _phone, format_value, normalise_value
 
 F = FieldType
 OPTIONS = ("lead", "qualified", "customer", "churned")
@@ -649,6 +650,29 @@ phone_text = st.from_regex(r"\A\+?[0-9 ().-]{1,20}\Z")
 )
 def test_phones_idempotent(raw: object, region: str) -> None:
     check_idempotent(F.PHONES, raw, phone_region=region)
+
+
+def _outcome(parse: Callable[[str, str], str], text: str, region: str) -> str:
+    try:
+        return parse(text, region)
+    except InvalidValue as exc:
+        return exc.message
+
+
+# Digits with spaces, dots and hyphens around and between them, often many digits.
+separated_phone = st.from_regex(r"\A[ .-]*\+?([0-9]{1,4}[ .-]{0,3}){1,6}\Z")
+
+
+@settings(max_examples=1000)
+@given(
+    separated_phone | phone_text,
+    st.sampled_from(["FR", "US", "GB", "DE", "BE", "IT", "RU", "BR", "CI", "SM", "JP", "IN"]),
+)
+def test_a_phone_parsed_without_its_separators_is_the_same_number(text: str, region: str) -> None:
+    """``_phone`` drops spaces, dots and hyphens before parsing (faster), ``_parse_phone``
+    gives phonenumbers the text as written: the same answer either way."""
+    text = text.strip()
+    assert _outcome(_phone, text, region) == _outcome(_parse_phone, text, region)
 
 
 @given(
