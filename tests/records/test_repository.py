@@ -45,7 +45,7 @@ def test_keys_of_records_probe_the_record_index_on_sqlite(engine: Engine) -> Non
     with read_transaction(engine) as conn:
         sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(r[3]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        assert "USING INDEX ix_match_keys_record" in plan
+        assert "USING COVERING INDEX ix_match_keys_record_keys" in plan
 
 
 def test_find_keys_probe_the_primary_key_on_sqlite(engine: Engine) -> None:

@@ -121,7 +121,8 @@ match_keys = Table(
     Column("kind", String(16), primary_key=True),
     Column("value", String(400), primary_key=True),
     Column("record_id", String(36), primary_key=True),
-    Index("ix_match_keys_record", "record_id"),
+    # Covering: a record's keys are read from the index alone (migration 0004).
+    Index("ix_match_keys_record_keys", "record_id", "object_name", "kind", "value"),
 )
 
 jobs = Table(

@@ -36,7 +36,7 @@ _CHUNK = 500
 
 
 def _keys_of(object_name: str, ids: str | Sequence[str]) -> ColumnElement[bool]:
-    """The match keys of these records, found through ``ix_match_keys_record``.
+    """The match keys of these records, read from ``ix_match_keys_record_keys``.
 
     ``object_name`` is compared as ``object_name || ''``: without statistics SQLite
     otherwise picks the primary key, whose first column is ``object_name``, and walks
