@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kasar.dedup.keys import STRONG_KINDS, match_keys_for
 from kasar.schema.model import ObjectDef
@@ -87,8 +88,7 @@ class Match:
     matched_on: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: made in half the time of a frozen dataclass
     target: str
     keys: frozenset[MatchKey]
     order: int
