@@ -27,6 +27,7 @@ temporary SQLite file; no validation, no deduplication), in a child process.
     .venv/bin/python bench/bulk.py --full          # and 1,000,000 (long: run it in the background)
     .venv/bin/python bench/bulk.py --databases sqlite --sizes 20000
     .venv/bin/python bench/bulk.py --exports-only --sizes 1000000   # export jobs only (~5 min)
+    .venv/bin/python bench/bulk.py --kasar-imports-only --databases sqlite  # with CPU times
 
 Needs ``pip install django django-import-export`` (bench only). PostgreSQL:
 ``KASAR_BENCH_PG_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres) must
@@ -159,9 +160,12 @@ def child_kasar(db_url: str, file: Path) -> dict[str, Any]:
         job = create_import_job(conn, opts, content, created_by="bench")
     upload = time.perf_counter() - started
     watcher = ChildrenPeak()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     assert run_one(engine, "bench-worker")
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    pool_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool ended with the job
     with read_transaction(engine) as conn:
         done = jobs_repo.get_job(conn, job.id).to_api()
     assert done["state"] == "completed", done["error"]
@@ -173,6 +177,8 @@ def child_kasar(db_url: str, file: Path) -> dict[str, Any]:
         "counters": done["counters"],
         "rss_mb": own,
         "pool_rss_mb": pool,
+        "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "pool_cpu": pool_cpu.ru_utime + pool_cpu.ru_stime,
     }
 
 
@@ -393,10 +399,19 @@ def say(line: str) -> None:
 
 
 def bench_size(
-    size: int, kinds: list[str], workdir: Path, rounds: int, imports: bool
+    size: int, kinds: list[str], workdir: Path, rounds: int, imports: bool, only_kasar: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     say(f"\n## {size:,} rows")
+    if only_kasar:
+        file = workdir / f"contacts_{size}.csv"
+        generate(file, size)
+        for kind in kinds:
+            with database(kind, workdir, f"bulk_{size}") as url:
+                upgrade(make_engine(url))
+                out[kind] = {"import": run_child("kasar", url, str(file))}
+                say_import(kind, size, out[kind]["import"])
+        return out
     if imports:
         file = workdir / f"contacts_{size}.csv"
         generate(file, size)
@@ -437,20 +452,25 @@ def bench_import(
     kasar = run_child("kasar", url, str(file))
     rate = size / kasar["seconds"]
     raw = raw_load(kind, url, file)
-    c = kasar["counters"]
-    pool = f"pool {p:.0f} MB" if (p := kasar["pool_rss_mb"]) else "no validation pool"
-    say(
-        f"{kind}: import job {kasar['seconds']:.1f} s, {rate:,.0f} rows/s "
-        f"(upload {kasar['upload']:.1f} s); created {c['created']:,}, duplicates "
-        f"{c['duplicates']:,}, failed {c['failed']:,}; peak RSS {kasar['rss_mb']:.0f} MB "
-        f"({pool})"
-    )
+    say_import(kind, size, kasar)
     say(
         f"{kind}: raw bulk load {raw:.2f} s, {size / raw:,.0f} rows/s | "
         f"vs django {rate / (size / django['seconds']):.2f}x (goal >= 5) | job / raw "
         f"{kasar['seconds'] / raw:.1f}x (goal <= 5)"
     )
     return {"import": kasar, "raw_load": raw}
+
+
+def say_import(kind: str, size: int, kasar: dict[str, Any]) -> None:
+    c = kasar["counters"]
+    pool = f"pool {p:.0f} MB" if (p := kasar["pool_rss_mb"]) else "no validation pool"
+    say(
+        f"{kind}: import job {kasar['seconds']:.1f} s, {size / kasar['seconds']:,.0f} rows/s "
+        f"(upload {kasar['upload']:.1f} s; CPU {kasar['cpu']:.1f} s in the worker, "
+        f"{kasar['pool_cpu']:.1f} s in its pool); created {c['created']:,}, duplicates "
+        f"{c['duplicates']:,}, failed {c['failed']:,}; peak RSS {kasar['rss_mb']:.0f} MB "
+        f"({pool})"
+    )
 
 
 def main() -> None:
@@ -460,6 +480,11 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, default=3, help="export rounds (best is kept)")
     parser.add_argument("--exports-only", action="store_true", help="skip the imports")
+    parser.add_argument(
+        "--kasar-imports-only",
+        action="store_true",
+        help="only Kasar's import jobs (no django-import-export, raw load or export)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -483,10 +508,12 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="kasar-bulk-") as tmp:
         results = {
-            size: bench_size(size, kinds, Path(tmp), args.rounds, not args.exports_only)
+            size: bench_size(
+                size, kinds, Path(tmp), args.rounds, not args.exports_only, args.kasar_imports_only
+            )
             for size in sizes
         }
-    if len(sizes) > 1 and not args.exports_only:
+    if len(sizes) > 1 and not args.exports_only and not args.kasar_imports_only:
         small, large = results[sizes[0]], results[sizes[-1]]
         for kind in kinds:
             a, b = small[kind]["import"], large[kind]["import"]
