@@ -56,11 +56,11 @@ import psycopg
 from _common import database
 from sqlalchemy import Engine, func, select, text
 
-from kasar.db.engine import make_engine, read_transaction, write_transaction
+from kasar.db.engine import make_engine, read_transaction, snapshot_transaction, write_transaction
 from kasar.db.migrate import upgrade
 from kasar.exports.job_routes import parse_export_job
 from kasar.exports.jobs import OUTPUT, create_export_job, read_output
-from kasar.exports.service import parse_request, select_rows, snapshot_transaction
+from kasar.exports.service import parse_request, select_rows
 from kasar.imports.job_options import parse_job_options
 from kasar.imports.jobs import create_import_job
 from kasar.jobs import repository as jobs_repo

@@ -44,9 +44,9 @@ from _common import database, server
 from sqlalchemy import Engine, text
 
 from kasar.auth.service import create_token, create_user
-from kasar.db.engine import make_engine, write_transaction
+from kasar.db.engine import make_engine, snapshot_transaction, write_transaction
 from kasar.db.migrate import upgrade
-from kasar.exports.service import parse_request, select_rows, snapshot_transaction
+from kasar.exports.service import parse_request, select_rows
 from kasar.exports.writers import write_csv, write_json
 from kasar.records.repository import insert_records, new_row
 from kasar.records.validation import validate_write

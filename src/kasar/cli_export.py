@@ -22,13 +22,13 @@ from rich.markup import escape
 from kasar.cli import err, open_engine, out
 from kasar.cli_import import progress_bar
 from kasar.cli_remote import Remote
+from kasar.db.engine import snapshot_transaction
 from kasar.errors import ValidationFailed
 from kasar.exports.service import (
     FORMATS,
     MAX_LIMIT,
     count_total,
     parse_request,
-    snapshot_transaction,
 )
 from kasar.exports.writers import WRITERS
 from kasar.imports.files import open_rows

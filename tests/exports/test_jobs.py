@@ -23,12 +23,12 @@ from sqlalchemy import Connection, Engine, update
 
 from kasar.app import create_app
 from kasar.db import tables
-from kasar.db.engine import read_transaction, write_transaction
+from kasar.db.engine import read_transaction, snapshot_transaction, write_transaction
 from kasar.exports import jobs as export_jobs
 from kasar.exports import pg_copy, writers, xlsx
 from kasar.exports.job_routes import accepts_gzip, parse_export_job
 from kasar.exports.jobs import OUTPUT, read_output
-from kasar.exports.service import parse_request, snapshot_transaction
+from kasar.exports.service import parse_request
 from kasar.exports.writers import WRITERS
 from kasar.imports.files import open_rows
 from kasar.jobs import repository as jobs_repo

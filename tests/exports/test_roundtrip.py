@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from kasar.db.engine import make_engine, write_transaction
+from kasar.db.engine import make_engine, snapshot_transaction, write_transaction
 from kasar.exports import writers
-from kasar.exports.service import parse_request, snapshot_transaction
+from kasar.exports.service import parse_request
 from kasar.imports.files import open_rows
 from kasar.imports.service import ImportOptions, import_records
 from kasar.schema.repository import load_workspace

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine
 
-from kasar.db.engine import write_transaction
+from kasar.db.engine import snapshot_transaction, write_transaction
 from kasar.errors import InvalidObject, ValidationFailed
 from kasar.exports import writers
 from kasar.exports.service import (
     ExportRequest,
     export_rows,
     parse_request,
-    snapshot_transaction,
 )
 from kasar.records import repository as repo
 from kasar.records.filters import parse_filters

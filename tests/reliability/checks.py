@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from kasar.db import tables
-from kasar.db.engine import is_sqlite, read_transaction
+from kasar.db.engine import is_sqlite, read_transaction, snapshot_transaction
 from kasar.dedup.keys import match_keys_for
 from kasar.schema.repository import load_workspace
 from kasar.schema.types import FieldType
@@ -41,7 +41,10 @@ def integrity_problems(engine: Engine) -> list[str]:
     holds), every relation and pipeline id points at an existing row.
     """
     problems: list[str] = []
-    with read_transaction(engine) as conn:
+    # One snapshot: on PostgreSQL the last commit of a server killed a moment ago can
+    # land between two statements (its COMMIT was sent), and READ COMMITTED would then
+    # see its keys and not its records.
+    with snapshot_transaction(engine) as conn:
         if is_sqlite(conn):
             result = conn.exec_driver_sql("PRAGMA integrity_check").scalars().all()
             if result != ["ok"]:

@@ -81,6 +81,24 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A read-only unit of work: one consistent snapshot, never holds the write lock."""
+    """A read-only unit of work that never holds the write lock. On SQLite it sees
+    one snapshot; on PostgreSQL (READ COMMITTED) each statement sees what was
+    committed when it began: use ``snapshot_transaction`` when statements must agree."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction in which every statement sees the same snapshot.
+
+    SQLite gives that to any transaction; PostgreSQL's default READ COMMITTED
+    would let the count and the rows see different data, so ask for REPEATABLE READ.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with conn.begin():
+            yield conn

@@ -28,12 +28,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kasar.db.engine import write_transaction
+from kasar.db.engine import snapshot_transaction, write_transaction
 from kasar.exports.service import (
     ExportRequest,
     count_total,
     parse_request,
-    snapshot_transaction,
 )
 from kasar.exports.writers import write_csv_counted, write_ndjson
 from kasar.exports.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE

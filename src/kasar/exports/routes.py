@@ -21,7 +21,8 @@ from sqlalchemy import Engine
 
 from kasar.auth.deps import admin_user
 from kasar.auth.service import User
-from kasar.exports.service import MAX_LIMIT, parse_format, parse_request, snapshot_transaction
+from kasar.db.engine import snapshot_transaction
+from kasar.exports.service import MAX_LIMIT, parse_format, parse_request
 from kasar.exports.writers import WRITERS
 from kasar.schema.repository import load_workspace
 from kasar.streaming import stream_in_thread

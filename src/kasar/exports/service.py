@@ -6,7 +6,7 @@ their input with ``parse_request`` and hand the ``ExportRequest`` to the writers
 a cell (``json_value``, ``csv_cell``): the fast writers let the database format
 cells in SQL, and the tests hold them to this reference byte for byte.
 
-The caller owns the transaction. ``snapshot_transaction`` gives one consistent
+The caller owns the transaction. ``db.engine.snapshot_transaction`` gives one consistent
 snapshot, so that the ``total`` of a JSON export counts the rows it streams.
 """
 
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select
+from sqlalchemy import Connection, Select
 
 from kasar.errors import ValidationFailed
 from kasar.exports.cells import protect_cell
@@ -117,22 +116,6 @@ def parse_request(
     else:
         cap = parse_limit(limit, maximum=max_limit if max_limit is not None else 2**62)
     return ExportRequest(object_name, keys, group, key, direction, cap)
-
-
-@contextmanager
-def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction in which every statement sees the same snapshot.
-
-    SQLite gives that to any transaction; PostgreSQL's default READ COMMITTED
-    would let the count and the rows see different data, so ask for REPEATABLE READ.
-    """
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        with conn.begin():
-            yield conn
 
 
 def select_rows(

@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
 from kasar.auth.service import User
-from kasar.db.engine import read_transaction, write_transaction
+from kasar.db.engine import read_transaction, snapshot_transaction, write_transaction
 from kasar.dedup.detect import detect_duplicates
 from kasar.errors import KasarError, PermissionDenied, Unauthenticated, ValidationFailed
-from kasar.exports.service import count_total, parse_format, parse_request, snapshot_transaction
+from kasar.exports.service import count_total, parse_format, parse_request
 from kasar.exports.writers import write_csv, write_json
 from kasar.imports.service import ON_DUPLICATE, ImportOptions, import_records
 from kasar.records import service as records
