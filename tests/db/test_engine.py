@@ -6,14 +6,12 @@ from __future__ import annotations
 import threading
 import uuid
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, inspect, text
 
 from kasar.db import tables
 from kasar.db.engine import is_sqlite, read_transaction, write_transaction
 from kasar.db.ids import new_id
-from kasar.db.migrate import MIGRATIONS, upgrade
+from kasar.db.migrate import downgrade, upgrade
 from kasar.records import service
 from kasar.records.repository import keys_of_records
 from kasar.schema.repository import load_workspace
@@ -83,15 +81,6 @@ def test_ids_are_time_ordered_uuid7() -> None:
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
 
 
-def _alembic(engine: Engine, action: str, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn.execution_options(kasar_write=True)
-        getattr(command, action)(cfg, revision)
-        conn.commit()
-
-
 def _indexes(engine: Engine, table: str) -> dict[str, list[str]]:
     return {
         str(ix["name"]): [str(c) for c in ix["column_names"]]
@@ -110,7 +99,7 @@ def test_the_covering_key_index_migrates_both_ways_with_keys_stored(engine: Engi
     row = {"object_name": "contacts", "kind": "email", "value": "a@x.org", "record_id": "r1"}
     with write_transaction(engine) as conn:
         conn.execute(tables.match_keys.insert(), [row])
-    _alembic(engine, "downgrade", "0003")
+    downgrade(engine, "0003")
     assert _indexes(engine, "kasar_match_keys") == {"ix_match_keys_record": ["record_id"]}
     upgrade(engine)
     assert _indexes(engine, "kasar_match_keys") == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade(engine: Engine) -> None:
+    _run(engine, command.upgrade, "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Back to ``revision`` (to run a previous release's code, or to test a migration)."""
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, action: Callable[[Config, str], None], revision: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn:
@@ -22,7 +32,7 @@ def upgrade(engine: Engine) -> None:
             conn.exec_driver_sql("SELECT pg_advisory_lock(7236001)")
         try:
             cfg.attributes["connection"] = conn.execution_options(kasar_write=True)
-            command.upgrade(cfg, "head")
+            action(cfg, revision)
             conn.commit()
         finally:
             if not is_sqlite(conn):

@@ -139,17 +139,8 @@ class ObjectDef:
     is_standard: bool = False
     pipelines: tuple[PipelineDef, ...] = ()
     _keys: dict[str, KeyRef] = field(default_factory=dict, compare=False, repr=False)
-    # By name, and the display-name fields: asked for several times per imported row.
-    _by_name: dict[str, FieldDef] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-    _name_fields: list[tuple[str, ...]] = field(
-        default_factory=list, init=False, compare=False, repr=False
-    )
 
     def __post_init__(self) -> None:
-        self._by_name.update({f.name: f for f in reversed(self.fields)})  # the first wins
-        self._name_fields.append(self._find_name_fields())
         keys: dict[str, KeyRef] = {"id": KeyRef("id", KeyRole.SYSTEM, None)}
         for f in self.fields:
             for key, role in f.keys().items():
@@ -177,6 +168,11 @@ class ObjectDef:
     def field(self, name: str) -> FieldDef | None:
         return self._by_name.get(name)
 
+    # Computed once: asked for several times per imported row.
+    @cached_property
+    def _by_name(self) -> dict[str, FieldDef]:
+        return {f.name: f for f in reversed(self.fields)}  # the first wins
+
     @cached_property
     def fields_by_type(self) -> dict[FieldType, tuple[FieldDef, ...]]:
         """The fields of each type, in schema order (validation and match keys ask
@@ -192,9 +188,10 @@ class ObjectDef:
 
     def name_fields(self) -> tuple[str, ...]:
         """The fields whose values make a record's display name."""
-        return self._name_fields[0]
+        return self._name_fields
 
-    def _find_name_fields(self) -> tuple[str, ...]:
+    @cached_property
+    def _name_fields(self) -> tuple[str, ...]:
         names = {f.name for f in self.fields}
         if {"first_name", "last_name"} <= names:
             return ("first_name", "last_name")
