@@ -408,7 +408,9 @@ def bench_size(
         generate(file, size)
         for kind in kinds:
             with database(kind, workdir, f"bulk_{size}") as url:
-                upgrade(make_engine(url))
+                engine = make_engine(url)
+                upgrade(engine)
+                engine.dispose()
                 out[kind] = {"import": run_child("kasar", url, str(file))}
                 say_import(kind, size, out[kind]["import"])
         return out
