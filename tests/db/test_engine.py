@@ -12,6 +12,8 @@ from kasar.db import tables
 from kasar.db.engine import is_sqlite, read_transaction, write_transaction
 from kasar.db.ids import new_id
 from kasar.db.migrate import downgrade, upgrade
+from kasar.jobs import repository as jobs_repo
+from kasar.jobs.blobs import UPLOAD, blob_size, write_blob
 from kasar.records import service
 from kasar.records.repository import keys_of_records
 from kasar.schema.repository import load_workspace
@@ -107,3 +109,23 @@ def test_the_covering_key_index_migrates_both_ways_with_keys_stored(engine: Engi
     }
     with read_transaction(engine) as conn:
         assert keys_of_records(conn, "contacts", ["r1"]) == {"r1": {("email", "a@x.org")}}
+
+
+def test_migration_0005_deletes_the_uploads_of_jobs_that_ended(engine: Engine) -> None:
+    downgrade(engine, "0004")
+    with write_transaction(engine) as conn:
+        ids = {}
+        for state in ("completed", "failed", "cancelled", "running", "queued"):
+            job = jobs_repo.create_job(
+                conn, kind="import", object_name="contacts", options={}, created_by="t"
+            )
+            jobs_repo.set_fields(conn, job.id, state=state)
+            write_blob(conn, job.id, UPLOAD, [b"first_name\nAda\n"])
+            write_blob(conn, job.id, "output", [b"kept"])
+            ids[state] = job.id
+    upgrade(engine)
+    with read_transaction(engine) as conn:
+        uploads = {s: blob_size(conn, i, UPLOAD) for s, i in ids.items()}
+        outputs = {s: blob_size(conn, i, "output") for s, i in ids.items()}
+    assert uploads == {"completed": 0, "failed": 0, "cancelled": 0, "running": 15, "queued": 15}
+    assert set(outputs.values()) == {4}

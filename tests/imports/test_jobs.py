@@ -29,6 +29,7 @@ from kasar.imports.job_options import parse_job_options
 from kasar.imports.jobs import create_import_job
 from kasar.imports.undo import undo_job
 from kasar.jobs import repository as jobs_repo
+from kasar.jobs.blobs import UPLOAD, blob_size
 from kasar.records import service as records
 from kasar.schema.repository import load_workspace, now_utc
 from support import job_of, run_jobs
@@ -92,6 +93,11 @@ def job_rows(engine: Engine, job_id: str) -> list[dict[str, Any]]:
     with read_transaction(engine) as conn:
         query = select(t).where(t.c.job_id == job_id).order_by(t.c.row_number)
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def upload_size(engine: Engine, job_id: str) -> int:
+    with read_transaction(engine) as conn:
+        return blob_size(conn, job_id, UPLOAD)
 
 
 def make_contact(engine: Engine, **values: Any) -> str:
@@ -177,6 +183,7 @@ def test_a_malformed_file_fails_with_one_clear_error_and_writes_nothing(
     assert job["error"].endswith(message)
     assert job["counters"]["rows_read"] == 0
     assert stored(engine) == []
+    assert upload_size(engine, job["id"]) == 0  # the file goes with the job's end
 
 
 def test_a_wrongly_declared_encoding_is_reported(engine: Engine) -> None:
@@ -393,6 +400,7 @@ def test_cancelling_a_running_job_keeps_the_chunks_committed(
     assert job["counters"]["rows_read"] % 100 == 0
     assert len(stored(engine)) == job["counters"]["created"]
     assert len(job_rows(engine, job_id)) == job["counters"]["rows_read"]
+    assert upload_size(engine, job_id) == 0
 
 
 def test_a_queued_job_is_cancelled_at_once(engine: Engine) -> None:
@@ -401,6 +409,7 @@ def test_a_queued_job_is_cancelled_at_once(engine: Engine) -> None:
         assert jobs_repo.request_cancel(conn, job_id, "import").state == "cancelled"
     run_jobs(engine)
     assert stored(engine) == []
+    assert upload_size(engine, job_id) == 0
 
 
 def check_every_row_once(engine: Engine, job: dict[str, Any], n: int) -> None:
@@ -412,6 +421,7 @@ def check_every_row_once(engine: Engine, job: dict[str, Any], n: int) -> None:
     assert sorted(created) == sorted(r["id"] for r in stored(engine))
     emails = [r["email"] for r in stored(engine) if r["email"]]
     assert len(emails) == len(set(emails))
+    assert upload_size(engine, job["id"]) == 0  # the file is of no use once the job ended
 
 
 def test_ten_thousand_rows_end_to_end(engine: Engine) -> None:
@@ -478,6 +488,7 @@ def test_a_killed_worker_is_resumed_by_another_and_every_row_lands_once(
         first.kill()
     killed_at = job_of(engine, job_id)
     assert killed_at["state"] == "running" and killed_at["counters"]["rows_read"] < n
+    assert upload_size(engine, job_id) > 0  # kept for the worker that resumes
     with write_transaction(engine) as conn:  # let the claim expire, as 30 s would
         conn.execute(
             update(tables.jobs)

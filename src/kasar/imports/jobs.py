@@ -41,13 +41,12 @@ from kasar.imports.job_options import ImportJobOptions
 from kasar.imports.service import Prepared, RecordResult, import_records, prepare_records
 from kasar.imports.undo import dump_changes
 from kasar.jobs import repository as jobs_repo
-from kasar.jobs.blobs import blob_size, open_blob, write_blob
+from kasar.jobs.blobs import UPLOAD, blob_size, open_blob, write_blob
 from kasar.jobs.collector import for_a_job_process
 from kasar.jobs.runtime import JobContext, register
 from kasar.schema.model import ObjectDef
 from kasar.schema.repository import load_workspace
 
-UPLOAD = "upload"
 CHUNK_ROWS = 5000
 POOL_MIN_BYTES = 4 * 1024 * 1024
 # Chunks given to the pool before this process waits for the first of them: with

@@ -13,6 +13,9 @@ from kasar.db import tables
 from kasar.db.engine import read_transaction
 
 CHUNK_BYTES = 1024 * 1024
+# An import's file: read while its job runs (again when a worker resumes it), then of
+# no use to anyone; ``repository.finish`` deletes it with the job's final state.
+UPLOAD = "upload"
 
 
 def write_blob(
