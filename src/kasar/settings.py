@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # duplicate, and how long a merge can be undone.
     fuzzy_threshold: float = 0.85
     merge_retention_days: int = 30
+    # How long an export job's file can be downloaded after the job ends
+    # (docs/export-jobs.md, "Storage").
+    export_retention_days: float = 7.0
     # Run queued jobs inside the server process: "auto" = yes on SQLite, no on
     # PostgreSQL (where `kasar worker` processes do it).
     run_jobs: str = "auto"

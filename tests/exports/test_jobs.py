@@ -40,6 +40,7 @@ from kasar.records.validation import validate_write
 from kasar.schema.repository import Workspace, load_workspace, now_utc
 from kasar.schema.schemas import FieldIn, ObjectIn
 from kasar.schema.service import create_object
+from kasar.settings import get_settings
 from support import job_of, run_jobs
 
 JOBS = "/api/v1/export-jobs"
@@ -446,6 +447,48 @@ def test_download_answers_409_until_completed_and_404_for_an_unknown_job(
         r = api.get(f"{JOBS}/nope{path}", headers=admin_headers)
         assert (r.status_code, r.json()["code"]) == (404, "NOT_FOUND")
     assert api.post(f"{JOBS}/nope/cancel", headers=admin_headers).status_code == 404
+
+
+def ended_ago(engine: Engine, job_id: str, age: timedelta) -> None:
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(tables.jobs)
+            .where(tables.jobs.c.id == job_id)
+            .values(finished_at=now_utc() - age)
+        )
+
+
+def test_a_file_expires_after_the_retention_and_the_next_job_deletes_it(
+    api: TestClient, engine: Engine, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "export_retention_days", 2)
+    fill(engine, 5)
+    queued = api.post(JOBS, headers=admin_headers, json={"object": "contacts"}).json()
+    assert queued["file_expires_at"] is None  # no file yet
+    old, grace, recent = (through_http(api, engine, admin_headers, {})[0] for _ in range(3))
+    finished = datetime.fromisoformat(recent["finished_at"].removesuffix("Z"))
+    assert recent["file_expires_at"] == jobs_repo.iso(finished + timedelta(days=2))
+    ended_ago(engine, old["id"], timedelta(days=2, hours=2))
+    ended_ago(engine, grace["id"], timedelta(days=2, minutes=30))  # expired, within the grace
+    for job in (old, grace):
+        r = api.get(f"{JOBS}/{job['id']}/download", headers=admin_headers)
+        assert (r.status_code, r.json()["code"]) == (409, "CONFLICT")
+        assert r.json()["message"].startswith(f"The file of export job '{job['id']}' expired at")
+        assert r.json()["message"].endswith(
+            "kept 2 days after their job ends); run the export again"
+        )
+        listed = api.get(f"{JOBS}/{job['id']}", headers=admin_headers).json()
+        assert listed["file_expires_at"] < str(jobs_repo.iso(now_utc()))
+    assert api.get(f"{JOBS}/{recent['id']}/download", headers=admin_headers).status_code == 200
+
+    def sizes() -> list[int]:
+        with read_transaction(engine) as conn:
+            return [blob_size(conn, j["id"], OUTPUT) for j in (old, grace, recent)]
+
+    assert all(sizes())
+    queue(engine)  # the next export job deletes what expired more than PURGE_GRACE ago
+    kept = sizes()
+    assert kept[0] == 0 and kept[1] > 0 and kept[2] > 0
 
 
 def test_an_import_job_is_not_an_export_job(

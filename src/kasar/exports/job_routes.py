@@ -18,14 +18,16 @@ from starlette.concurrency import run_in_threadpool
 from kasar.auth.deps import admin_user
 from kasar.auth.service import User
 from kasar.db.engine import read_transaction, write_transaction
-from kasar.errors import Conflict, ValidationFailed
+from kasar.errors import ValidationFailed
 from kasar.exports.jobs import (
     FORMATS,
     MEDIA_TYPES,
     OPTIONS,
     OUTPUT,
     ExportJobOptions,
+    check_downloadable,
     create_export_job,
+    export_job_api,
     read_output,
 )
 from kasar.exports.service import parse_format, parse_request, select_rows
@@ -189,7 +191,7 @@ def _create(engine: Engine, user: User, body: dict[str, Any]) -> JSONResponse:
         opts = parse_export_job(conn, load_workspace(conn), body)
     with write_transaction(engine) as conn:
         job = create_export_job(conn, opts, created_by=user.id)
-    return JSONResponse(job.to_api(), status_code=202)
+    return JSONResponse(export_job_api(job), status_code=202)
 
 
 @router.get("/export-jobs", responses=errors(400, 401, 403))
@@ -202,14 +204,14 @@ def list_export_jobs(
     """The export jobs, newest first."""
     with read_transaction(engine_of(request)) as conn:
         page, total, next_cursor = jobs_repo.page_jobs(conn, kind=KIND, limit=limit, cursor=cursor)
-    return {"data": [j.to_api() for j in page], "total": total, "nextCursor": next_cursor}
+    return {"data": [export_job_api(j) for j in page], "total": total, "nextCursor": next_cursor}
 
 
 @router.get("/export-jobs/{job_id}", responses=errors(401, 403, 404))
 def get_export_job(job_id: str, request: Request, _: User = Depends(admin_user)) -> dict[str, Any]:
     """The job's state, rows read of ``total_rows``, rows per second and ETA."""
     with read_transaction(engine_of(request)) as conn:
-        return jobs_repo.get_job(conn, job_id, kind=KIND).to_api()
+        return export_job_api(jobs_repo.get_job(conn, job_id, kind=KIND))
 
 
 @router.post("/export-jobs/{job_id}/cancel", responses=errors(401, 403, 404, 409))
@@ -220,7 +222,7 @@ def cancel_export_job(
     its partial output is deleted."""
     with write_transaction(engine_of(request)) as conn:
         job = jobs_repo.request_cancel(conn, job_id, KIND)
-    return job.to_api()
+    return export_job_api(job)
 
 
 @router.get(
@@ -238,11 +240,7 @@ def download_export(job_id: str, request: Request, _: User = Depends(admin_user)
     engine = engine_of(request)
     with read_transaction(engine) as conn:
         job = jobs_repo.get_job(conn, job_id, kind=KIND)
-        if job.state != "completed":
-            raise Conflict(
-                f"Export job '{job_id}' is {job.state}: its file can be downloaded "
-                "once it has completed"
-            )
+        check_downloadable(job)
         gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
         size = blob_size(conn, job.id, OUTPUT) if gzip else None
     fmt = ExportJobOptions.from_stored(job.options).format

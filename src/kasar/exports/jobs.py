@@ -22,13 +22,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from isal import isal_zlib
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, delete, select
 
+from kasar.db import tables
 from kasar.db.engine import snapshot_transaction, write_transaction
+from kasar.errors import Conflict
 from kasar.exports.service import (
     ExportRequest,
     count_total,
@@ -41,6 +44,7 @@ from kasar.jobs import repository as jobs_repo
 from kasar.jobs.blobs import CHUNK_BYTES, delete_blob, read_blob, write_blob
 from kasar.jobs.runtime import JobContext, register
 from kasar.schema.repository import Workspace, load_workspace, now_utc
+from kasar.settings import get_settings
 
 log = logging.getLogger("kasar.exports")
 
@@ -58,6 +62,9 @@ QUEUED = 1  # pieces waiting while the next one fills
 # ISA-L's deflate (gzip, level 1 of 0-3): 600 MB/s of CSV, 4.7x smaller; zlib's
 # level 1 ran at 150 MB/s (4.3x) and was the largest cost an export job added.
 GZIP_LEVEL = 1
+# An expired file is deleted only this long after it expired, so that a download
+# begun just before the expiry is not cut short.
+PURGE_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,56 @@ OPTIONS = tuple(f.name for f in fields(ExportJobOptions))  # the keys a request 
 def create_export_job(
     conn: Connection, opts: ExportJobOptions, *, created_by: str
 ) -> jobs_repo.Job:
+    """Queue the job; the files of jobs that expired are deleted on the way."""
+    _purge_expired(conn)
     return jobs_repo.create_job(
         conn, kind="export", object_name=opts.object, options=opts.to_dict(), created_by=created_by
     )
+
+
+# --- how long files are kept ------------------------------------------------------------
+# A completed job's file can be downloaded for ``KASAR_EXPORT_RETENTION_DAYS`` after
+# the job ends; then the download answers 409, and the next export job created deletes
+# the file (as the next merge drops expired merge snapshots): nothing runs on a timer.
+
+
+def _retention() -> timedelta:
+    return timedelta(days=get_settings().export_retention_days)
+
+
+def file_expires_at(job: jobs_repo.Job) -> datetime | None:
+    """When a completed job's file stops being served; None for a job without one."""
+    finished = job.row["finished_at"]
+    return finished + _retention() if job.state == "completed" and finished else None
+
+
+def export_job_api(job: jobs_repo.Job) -> dict[str, Any]:
+    """The job as the API shows it: a job's fields and its file's expiry."""
+    return {**job.to_api(), "file_expires_at": jobs_repo.iso(file_expires_at(job))}
+
+
+def check_downloadable(job: jobs_repo.Job) -> None:
+    """Conflict unless the job has completed and its file has not expired."""
+    if job.state != "completed":
+        raise Conflict(
+            f"Export job '{job.id}' is {job.state}: its file can be downloaded "
+            "once it has completed"
+        )
+    expires = file_expires_at(job)
+    if expires is not None and now_utc() >= expires:
+        days = get_settings().export_retention_days
+        raise Conflict(
+            f"The file of export job '{job.id}' expired at {jobs_repo.iso(expires)} "
+            f"(files are kept {days:g} day{'' if days == 1 else 's'} after their job ends); "
+            "run the export again"
+        )
+
+
+def _purge_expired(conn: Connection) -> None:
+    J, B = tables.jobs, tables.job_blobs
+    cutoff = now_utc() - _retention() - PURGE_GRACE
+    ended = select(J.c.id).where(J.c.kind == "export", J.c.finished_at < cutoff)
+    conn.execute(delete(B).where(B.c.role == OUTPUT, B.c.job_id.in_(ended)))
 
 
 @register("export")

@@ -80,10 +80,10 @@ class Job:
             "rows_per_second": rate,
             "eta_seconds": eta,
             "created_by": r["created_by"],
-            "created_at": _iso(r["created_at"]),
-            "started_at": _iso(r["started_at"]),
-            "finished_at": _iso(r["finished_at"]),
-            "undone_at": _iso(r["undone_at"]),
+            "created_at": iso(r["created_at"]),
+            "started_at": iso(r["started_at"]),
+            "finished_at": iso(r["finished_at"]),
+            "undone_at": iso(r["undone_at"]),
             "error": r["error"],
             "cancel_requested": bool(r["cancel_requested"]),
         }
@@ -93,7 +93,8 @@ def _seconds(start: datetime, end: datetime) -> float:
     return max((end - start).total_seconds(), 1e-6)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as the API writes it."""
     return value.isoformat(timespec="microseconds") + "Z" if value else None
 
 
