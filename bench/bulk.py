@@ -403,9 +403,11 @@ def bench_size(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     say(f"\n## {size:,} rows")
-    if only_kasar:
-        file = workdir / f"contacts_{size}.csv"
+    file = workdir / f"contacts_{size}.csv"
+    if imports or only_kasar:
         generate(file, size)
+        say(f"generated {file.stat().st_size / 1e6:.1f} MB of CSV")
+    if only_kasar:
         for kind in kinds:
             with database(kind, workdir, f"bulk_{size}") as url:
                 engine = make_engine(url)
@@ -415,9 +417,6 @@ def bench_size(
                 say_import(kind, size, out[kind]["import"])
         return out
     if imports:
-        file = workdir / f"contacts_{size}.csv"
-        generate(file, size)
-        say(f"generated {file.stat().st_size / 1e6:.1f} MB of CSV")
         django = run_child("django", str(file), str(workdir))
         out["django"] = django
         say(

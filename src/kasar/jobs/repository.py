@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from kasar.db import tables
 from kasar.db.cursors import decode_cursor, encode_cursor
 from kasar.db.ids import new_id
 from kasar.errors import Conflict, NotFound
-from kasar.jobs.blobs import UPLOAD
+from kasar.jobs.blobs import UPLOAD, delete_blob
 from kasar.schema.repository import now_utc
 
 STATES = ("queued", "running", "completed", "failed", "cancelled")
@@ -217,8 +217,7 @@ def set_fields(conn: Connection, job_id: str, **values: Any) -> None:
 
 def finish(conn: Connection, job_id: str, state: str, error: str | None = None) -> None:
     """The job's final state; its uploaded file goes (an export's output stays)."""
-    B = tables.job_blobs
-    conn.execute(delete(B).where(B.c.job_id == job_id, B.c.role == UPLOAD))
+    delete_blob(conn, job_id, UPLOAD)
     conn.execute(
         update(J)
         .where(J.c.id == job_id)
